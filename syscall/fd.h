@@ -67,6 +67,17 @@ class Fd {
   // forgets it. Returns -1 on an empty Fd.
   [[nodiscard]] int release(Site site = RINGO_HERE) noexcept;
 
+  // Gives up the object's ownership without closing or unregistering: the
+  // registry record stays, and whoever holds the returned pair must close it
+  // by presenting the tag (close_owned, or a backend's asynchronous close).
+  struct Owned {
+    int fd;
+    OwnerTag tag;
+  };
+  [[nodiscard]] Owned detach() noexcept {
+    return {std::exchange(fd_, -1), std::exchange(tag_, 0)};
+  }
+
   // Relabels the registry record (e.g. a socket that starts listening).
   void set_kind(FdKind kind) const noexcept { fd_registry::set_kind(fd_, tag_, kind); }
   void set_owner(const char* owner) const noexcept { fd_registry::set_owner(fd_, tag_, owner); }

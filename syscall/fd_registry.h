@@ -92,17 +92,40 @@ namespace fd_registry {
 
 inline constexpr bool kEnabled = RINGO_FD_REGISTRY_ENABLED != 0;
 
+OwnerTag on_create_impl(int fd, FdKind kind, Site site, const char* owner) noexcept;
+bool on_close_impl(int fd, OwnerTag tag, Site site) noexcept;
+bool on_release_impl(int fd, OwnerTag tag, Site site) noexcept;
+
 // Records a freshly created fd and returns its new owner tag. `owner` must be
 // a static string or null. A number still registered (a leak across a close
 // done behind the registry's back) is overwritten and counted as foreign.
-OwnerTag on_create(int fd, FdKind kind, Site site, const char* owner = nullptr) noexcept;
+// Inline so that a build with the registry compiled out makes no call at all.
+inline OwnerTag on_create(int fd, FdKind kind, Site site, const char* owner = nullptr) noexcept {
+  if constexpr (kEnabled) {
+    return on_create_impl(fd, kind, site, owner);
+  } else {
+    return 1;
+  }
+}
 
 // Checks that `tag` owns `fd` and unregisters it. Returns true when the caller
 // may close(2) the fd; false after a violation (which the policy handled).
-bool on_close(int fd, OwnerTag tag, Site site) noexcept;
+inline bool on_close(int fd, OwnerTag tag, Site site) noexcept {
+  if constexpr (kEnabled) {
+    return on_close_impl(fd, tag, site);
+  } else {
+    return true;
+  }
+}
 
 // Unregisters without closing: ownership leaves the framework.
-bool on_release(int fd, OwnerTag tag, Site site) noexcept;
+inline bool on_release(int fd, OwnerTag tag, Site site) noexcept {
+  if constexpr (kEnabled) {
+    return on_release_impl(fd, tag, site);
+  } else {
+    return true;
+  }
+}
 
 // Changes the recorded kind (a socket that starts listening becomes a listener).
 void set_kind(int fd, OwnerTag tag, FdKind kind) noexcept;

@@ -9,8 +9,14 @@
 //    bookkeeping) and clamps it to net.core.{w,r}mem_max; get returns that.
 //  - defer_accept: the kernel keeps a retransmission count, so seconds read
 //    back round up to 1, 3, 7, 15, ... (1 + 2 + 4 + ...).
-//  - busy_poll (and busy_poll_budget, prefer_busy_poll): raising them needs
-//    CAP_NET_ADMIN; without it the kernel says EPERM and the Error says why.
+//  - busy_poll_budget and prefer_busy_poll: raising them needs CAP_NET_ADMIN;
+//    without it the kernel says EPERM and the Error says why. busy_poll
+//    needed it too before Linux 6.4 (commit 48b7ea1d22dd, "net: make
+//    SO_BUSY_POLL available to all users"); its hint is for those kernels.
+//  - busy_poll_budget is write-only: the kernel has no getsockopt for
+//    SO_BUSY_POLL_BUDGET (ENOPROTOOPT, still so in 6.18), and error (SO_ERROR)
+//    is read-only. The access is part of the option's type, so get_option on
+//    the one and set_option on the other do not compile.
 //
 // Rejected: one set_option(int level, int name, int value) (the unit bugs are
 // the point); a setsockopt wrapper per option (fifteen copies of one function).
@@ -34,7 +40,9 @@
 
 namespace ringo::sys {
 
-template <class T>
+enum class OptAccess { read_write, read_only, write_only };
+
+template <class T, OptAccess Access = OptAccess::read_write>
 struct SockOpt {
   int level;
   int name;
@@ -59,8 +67,9 @@ inline constexpr SockOpt<int> incoming_cpu{SOL_SOCKET, SO_INCOMING_CPU, "SO_INCO
 inline constexpr SockOpt<microseconds> busy_poll{SOL_SOCKET, SO_BUSY_POLL, "SO_BUSY_POLL", kNeedsNetAdmin};
 inline constexpr SockOpt<bool> prefer_busy_poll{SOL_SOCKET, SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL",
                                                 "enabling it needs CAP_NET_ADMIN"};
-inline constexpr SockOpt<int> busy_poll_budget{SOL_SOCKET, SO_BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET",
-                                               kNeedsNetAdmin};  // packets per poll
+// Write-only: the kernel cannot report it back (see the head comment).
+inline constexpr SockOpt<int, OptAccess::write_only> busy_poll_budget{
+    SOL_SOCKET, SO_BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET", kNeedsNetAdmin};  // packets per poll
 
 inline constexpr SockOpt<bool> tcp_nodelay{IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"};
 inline constexpr SockOpt<int> notsent_lowat{IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT"};  // bytes
@@ -71,7 +80,7 @@ inline constexpr SockOpt<seconds> defer_accept{IPPROTO_TCP, TCP_DEFER_ACCEPT, "T
 
 // Read-only: the pending error of a socket (0 when none), e.g. after a
 // non-blocking connect.
-inline constexpr SockOpt<int> error{SOL_SOCKET, SO_ERROR, "SO_ERROR"};
+inline constexpr SockOpt<int, OptAccess::read_only> error{SOL_SOCKET, SO_ERROR, "SO_ERROR"};
 }  // namespace opt
 
 namespace sockopt_detail {
@@ -98,13 +107,15 @@ T from_int(int v) {
 }
 }  // namespace sockopt_detail
 
-template <class T>
-Result<void> set_option(int fd, const SockOpt<T>& o, T value) {
+template <class T, OptAccess A>
+  requires(A != OptAccess::read_only)
+Result<void> set_option(int fd, const SockOpt<T, A>& o, T value) {
   return sockopt_detail::set_int(fd, o.level, o.name, o.label, o.eperm_hint, sockopt_detail::to_int(value));
 }
 
-template <class T>
-Result<T> get_option(int fd, const SockOpt<T>& o) {
+template <class T, OptAccess A>
+  requires(A != OptAccess::write_only)
+Result<T> get_option(int fd, const SockOpt<T, A>& o) {
   Result<int> r = sockopt_detail::get_int(fd, o.level, o.name, o.label);
   if (!r) return r.error();
   return sockopt_detail::from_int<T>(*r);
