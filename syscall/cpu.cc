@@ -20,7 +20,7 @@ Result<void> set_affinity(const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int cpu : cpus) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE) return Error("sched_setaffinity", EINVAL, "cpu number out of range");
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return Error("sched_setaffinity", EINVAL, nullptr, "cpu number out of range");
     CPU_SET(cpu, &set);
   }
   if (::sched_setaffinity(0, sizeof(set), &set) < 0) return Error::from_errno("sched_setaffinity");

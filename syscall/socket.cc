@@ -12,7 +12,7 @@ namespace ringo::sys {
 Result<SockAddr> SockAddr::parse(std::string_view ip, std::uint16_t port) {
   if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
   char buf[INET6_ADDRSTRLEN + 1];
-  if (ip.size() >= sizeof(buf)) return Error("inet_pton", EINVAL, "address too long");
+  if (ip.size() >= sizeof(buf)) return Error("inet_pton", EINVAL, nullptr, "address too long");
   std::memcpy(buf, ip.data(), ip.size());
   buf[ip.size()] = '\0';
   SockAddr a;
@@ -30,7 +30,7 @@ Result<SockAddr> SockAddr::parse(std::string_view ip, std::uint16_t port) {
     a.len_ = sizeof(sockaddr_in6);
     return a;
   }
-  return Error("inet_pton", EINVAL, "not a numeric IPv4 or IPv6 address");
+  return Error("inet_pton", EINVAL, nullptr, "not a numeric IPv4 or IPv6 address");
 }
 
 SockAddr SockAddr::ipv4_loopback(std::uint16_t port) {
