@@ -30,8 +30,19 @@ BackendKind kind_of(const benchmark::State& state) {
   return state.range(0) == 0 ? BackendKind::io_uring : BackendKind::epoll;
 }
 
+// Argument 0 picks the backend (0 = io_uring, 1 = epoll); the label names it.
 void name_backend(benchmark::internal::Benchmark* b) {
-  b->ArgName("epoll")->Arg(0)->Arg(1);  // 0 = io_uring, 1 = epoll
+  b->ArgName("backend")->Arg(0)->Arg(1);
+}
+
+// Backend x idle spin (0 or 50 us): a sleeping loop pays a cross-core wake-up
+// (an eventfd write and a scheduler hop, tens of microseconds on these VMs);
+// a spinning loop trades CPU for that latency.
+void name_backend_spin(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"backend", "spin_us"});
+  for (int spin : {0, 50}) {
+    for (int backend : {0, 1}) b->Args({backend, spin});
+  }
 }
 
 void set_label(benchmark::State& state) { state.SetLabel(to_string(kind_of(state))); }
@@ -47,6 +58,7 @@ void BM_CrossLoopPostRoundTrip(benchmark::State& state) {
   LoopGroup::Options options;
   options.count = 2;
   options.loop.backend = kind_of(state);
+  options.loop.idle_spin = std::chrono::microseconds(state.range(1));
   auto group = LoopGroup::start(options);
   if (!group) return state.SkipWithError(group.error().message().c_str());
   Loop& a = (*group)->loop(0);
@@ -62,7 +74,7 @@ void BM_CrossLoopPostRoundTrip(benchmark::State& state) {
   state.counters["p99_ns"] = percentile(samples, 0.99);
   set_label(state);
 }
-BENCHMARK(BM_CrossLoopPostRoundTrip)->Apply(name_backend)->Iterations(20000)->UseRealTime();
+BENCHMARK(BM_CrossLoopPostRoundTrip)->Apply(name_backend_spin)->Iterations(20000)->UseRealTime();
 
 // The same round trip measured purely between the two loops (no benchmark
 // thread in the path): loop 0 pings loop 1 N times back to back.
@@ -70,6 +82,7 @@ void BM_CrossLoopPingPong(benchmark::State& state) {
   LoopGroup::Options options;
   options.count = 2;
   options.loop.backend = kind_of(state);
+  options.loop.idle_spin = std::chrono::microseconds(state.range(1));
   auto group = LoopGroup::start(options);
   if (!group) return state.SkipWithError(group.error().message().c_str());
   Loop& a = (*group)->loop(0);
@@ -96,7 +109,7 @@ void BM_CrossLoopPingPong(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kRounds);
   set_label(state);
 }
-BENCHMARK(BM_CrossLoopPingPong)->Apply(name_backend)->Iterations(5)->UseRealTime();
+BENCHMARK(BM_CrossLoopPingPong)->Apply(name_backend_spin)->Iterations(5)->UseRealTime();
 
 void BM_TimerInsertCancel(benchmark::State& state) {
   TimerHeap heap;
@@ -175,6 +188,11 @@ void BM_EchoRoundTrip(benchmark::State& state) {
   LoopGroup::Options options;
   options.cpus = {cpus->back()};
   options.loop.backend = kind_of(state);
+  // spin_us > 0: the server loop spins before sleeping and the client polls
+  // with MSG_DONTWAIT, so neither side pays a scheduler wake-up and the
+  // figure is the two backends' own path.
+  const bool spin = state.range(1) > 0;
+  options.loop.idle_spin = std::chrono::microseconds(state.range(1));
   auto group = LoopGroup::start(options);
   if (!group) return state.SkipWithError(group.error().message().c_str());
   (void)sys::pin_to_cpu(cpus->front());
@@ -208,9 +226,10 @@ void BM_EchoRoundTrip(benchmark::State& state) {
     (void)sys::write(client->get(), std::as_bytes(std::span(msg)));
     std::size_t got = 0;
     while (got < sizeof(reply)) {
-      auto n = sys::read(client->get(), std::as_writable_bytes(std::span(reply + got, sizeof(reply) - got)));
-      if (!n || *n == 0) return state.SkipWithError("echo connection failed");
-      got += *n;
+      const ssize_t n = ::recv(client->get(), reply + got, sizeof(reply) - got, spin ? MSG_DONTWAIT : 0);
+      if (n < 0 && errno == EAGAIN) continue;
+      if (n <= 0) return state.SkipWithError("echo connection failed");
+      got += static_cast<std::size_t>(n);
     }
     samples.push_back(now_ns() - start);
   }
@@ -222,7 +241,7 @@ void BM_EchoRoundTrip(benchmark::State& state) {
   state.counters["p99_ns"] = percentile(samples, 0.99);
   set_label(state);
 }
-BENCHMARK(BM_EchoRoundTrip)->Apply(name_backend)->Iterations(50000)->UseRealTime();
+BENCHMARK(BM_EchoRoundTrip)->Apply(name_backend_spin)->Iterations(50000)->UseRealTime();
 
 }  // namespace
 }  // namespace ringo::reactor

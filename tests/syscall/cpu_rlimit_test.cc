@@ -18,9 +18,12 @@
 
 #include "syscall/cpu.h"
 #include "syscall/rlimit.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
+
+using ringo::testing::drop_effective_capability;
 
 using ::testing::ElementsAre;
 using ::testing::StartsWith;
@@ -146,15 +149,6 @@ TEST(RlimitTest, RaiseNofileLimitLiftsSoftToHard) {
   Result<Limit> again = raise_nofile_limit();  // already raised: unchanged
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->soft, old->hard);
-}
-
-// Raw capset (no libcap): clears `cap` from the effective set.
-bool drop_effective_capability(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return false;
-  data[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
-  return ::syscall(SYS_capset, &header, data) == 0;
 }
 
 // The death-test child: prints the outcome to stderr, exits 0 on EPERM.

@@ -14,20 +14,16 @@
 #include <optional>
 
 #include "syscall/events.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
 
+using ringo::testing::registered_kind;
+
 using namespace std::chrono_literals;
 using ::testing::ContainsRegex;
 using ::testing::StartsWith;
-
-std::optional<FdKind> registered_kind(const Fd& fd) {
-  for (const FdInfo& info : fd_registry::snapshot()) {
-    if (info.fd == fd.get() && info.tag == fd.tag()) return info.kind;
-  }
-  return std::nullopt;
-}
 
 class EpollTest : public ::testing::Test {
  protected:

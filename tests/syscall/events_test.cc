@@ -16,31 +16,18 @@
 #include <string>
 
 #include "syscall/io.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
 
+using ringo::testing::is_cloexec;
+using ringo::testing::is_nonblocking;
+using ringo::testing::registered;
+
 using namespace std::chrono_literals;
 using ::testing::EndsWith;
 using ::testing::StartsWith;
-
-bool is_cloexec(int fd) {
-  const int flags = ::fcntl(fd, F_GETFD);
-  return flags >= 0 && (flags & FD_CLOEXEC) != 0;
-}
-
-bool is_nonblocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  return flags >= 0 && (flags & O_NONBLOCK) != 0;
-}
-
-// The registry's record of this very Fd (number and owner tag).
-std::optional<FdInfo> registered(const Fd& fd) {
-  for (FdInfo& info : fd_registry::snapshot()) {
-    if (info.fd == fd.get() && info.tag == fd.tag()) return info;
-  }
-  return std::nullopt;
-}
 
 bool wait_readable(int fd) {
   pollfd p{fd, POLLIN, 0};

@@ -17,29 +17,16 @@
 #include <string_view>
 
 #include "syscall/io.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
 
+using ringo::testing::is_cloexec;
+using ringo::testing::is_nonblocking;
+using ringo::testing::registered_kind;
+
 using ::testing::StartsWith;
-
-bool is_cloexec(int fd) {
-  const int flags = ::fcntl(fd, F_GETFD);
-  return flags >= 0 && (flags & FD_CLOEXEC) != 0;
-}
-
-bool is_nonblocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  return flags >= 0 && (flags & O_NONBLOCK) != 0;
-}
-
-// The kind the registry holds for this very Fd (number and owner tag).
-std::optional<FdKind> registered_kind(const Fd& fd) {
-  for (const FdInfo& info : fd_registry::snapshot()) {
-    if (info.fd == fd.get() && info.tag == fd.tag()) return info.kind;
-  }
-  return std::nullopt;
-}
 
 // Waits, generously, for readability: loopback's last handshake ACK and data
 // are delivered in softirq context, which may run after the sender returns.

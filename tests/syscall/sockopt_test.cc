@@ -24,9 +24,13 @@
 
 #include "syscall/events.h"
 #include "syscall/socket.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
+
+using ringo::testing::has_effective_capability;
+using ringo::testing::drop_effective_capability;
 
 using namespace std::chrono_literals;
 using ::testing::StartsWith;
@@ -173,22 +177,6 @@ TEST(SockOptTest, PrivilegeHintIsOnlyAddedToEperm) {
 }
 
 // --- Without CAP_NET_ADMIN ------------------------------------------------------------
-
-// Raw capget/capset (no libcap): the effective set, 64 bits in two words.
-bool has_effective_capability(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
-}
-
-bool drop_effective_capability(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return false;
-  data[CAP_TO_INDEX(cap)].effective &= ~CAP_TO_MASK(cap);
-  return ::syscall(SYS_capset, &header, data) == 0;
-}
 
 // The body of a death-test child, on a fresh socket: sets `o` to `start`
 // (still privileged), drops CAP_NET_ADMIN, sets `start` again (not a raise,
