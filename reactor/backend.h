@@ -39,6 +39,13 @@
 //    events arrived (a linked timeout's own CQE, a missed cancel); callers loop.
 //  - Submitting an operation that is still in flight is a caller bug (the
 //    io_uring backend aborts with a message).
+//  - Pooled receives (recv_pooled): with BackendOptions::pool_buffers > 0 the
+//    backend owns that many buffers and lends one per completion that brought
+//    data; release_buffer takes it back. A posted recv_pooled holds no buffer
+//    while it waits (io_uring: a provided buffer ring, the kernel picks at
+//    arrival; epoll: a free list, taken just before the recv syscall), which is
+//    what makes thousands of idle connections cheap. Pool empty: -ENOBUFS on
+//    both backends; no pool: -EOPNOTSUPP.
 //  - Threads: everything but wake() is called from the loop's thread only,
 //    creation and destruction included (io_uring's SINGLE_ISSUER refuses
 //    submissions from any other thread).
@@ -46,7 +53,9 @@
 // Rejected: a backend chosen at compile time (the fallback must happen at run
 // time, where io_uring is refused by seccomp or sysctl); one file holding
 // every backend (Seastar's reactor_backend.cc); readiness as the common
-// interface (io_uring's strength is completions; epoll imitates them well).
+// interface (io_uring's strength is completions; epoll imitates them well);
+// recv_pooled on io_uring only (callers would have to know which backend
+// runs; epoll's free list gives the same "idle costs nothing" profile).
 #pragma once
 
 #include <chrono>
@@ -74,6 +83,12 @@ struct BackendOptions {
   // epoll: busy-poll this long inside epoll_wait (EPIOCSPARAMS, Linux 6.9+);
   // 0: off. Needs CAP_NET_ADMIN to exceed net.core.busy_poll.
   std::chrono::microseconds epoll_busy_poll{0};
+  // recv_pooled's pool: this many buffers (0: no pool, recv_pooled completes
+  // -EOPNOTSUPP; else a power of two, at most 32768, io_uring's buffer ring
+  // limit) of pool_buffer_size bytes each (1 to 2 GiB - 4 KiB, the kernel's
+  // largest transfer). Memory: one anonymous mapping, touched as it is used.
+  std::uint32_t pool_buffers = 0;
+  std::uint32_t pool_buffer_size = 4096;
 };
 
 class Backend {
@@ -88,6 +103,11 @@ class Backend {
   virtual void cancel(Operation& op) = 0;
   virtual std::size_t poll(std::chrono::nanoseconds timeout) = 0;
   virtual void wake() = 0;
+  // Gives back a buffer a recv_pooled completion lent (see operation.h), once
+  // its bytes are consumed. An empty one is a no-op (as closing an empty Fd);
+  // releasing a buffer twice, or one that is not this backend's, aborts with
+  // a message (the kernel would hand it to two recvs at once).
+  virtual void release_buffer(const PooledBuffer& buffer) = 0;
 
   // Operations submitted and not yet finally completed.
   virtual std::size_t in_flight() const = 0;

@@ -41,6 +41,9 @@
 //  - accept/connect/read/write/writev have no per-call non-blocking flag, so
 //    their fd is made O_NONBLOCK (shared with its dups) before the first try:
 //    a blocking fd would stall the loop where io_uring would simply wait.
+//  - recv_pooled parks like recv and holds a pool buffer only inside its recv
+//    syscall (epoll_ops.cc); a buffer its completion function leaves in the
+//    Completion goes back to the free list when the function returns.
 //  - No thundering herd: each loop has its own epoll set and its own
 //    SO_REUSEPORT listener, so one connection wakes one loop. A listener
 //    shared by several epoll sets would need EPOLLEXCLUSIVE (Linux 4.5) on
@@ -66,6 +69,7 @@
 
 #include "reactor/backend.h"
 #include "reactor/clock.h"
+#include "reactor/internal/buffer_pool.h"
 #include "reactor/internal/complete.h"
 #include "reactor/internal/epoll_backend.h"
 #include "syscall/epoll.h"
@@ -106,16 +110,19 @@ std::int64_t after(std::int64_t now, std::int64_t d) {
 
 class EpollBackend final : public Backend {
  public:
-  EpollBackend(sys::Fd epoll, sys::Fd wake, BusyPoll busy, std::chrono::microseconds busy_usecs)
-      : epoll_(std::move(epoll)), wake_(std::move(wake)), busy_(busy), busy_usecs_(busy_usecs) {}
+  EpollBackend(sys::Fd epoll, sys::Fd wake, BusyPoll busy, std::chrono::microseconds busy_usecs,
+               std::unique_ptr<internal::BufferPool> pool)
+      : epoll_(std::move(epoll)), wake_(std::move(wake)), busy_(busy), busy_usecs_(busy_usecs),
+        pool_(std::move(pool)) {}
   ~EpollBackend() override;
 
   BackendKind kind() const override { return BackendKind::epoll; }
-  std::string describe() const override { return internal::describe_epoll(busy_, busy_usecs_); }
+  std::string describe() const override { return internal::describe_epoll(busy_, busy_usecs_, pool_.get()); }
   void submit(Operation& op) override;
   void cancel(Operation& op) override;
   std::size_t poll(nanoseconds timeout) override;
   void wake() override { (void)sys::eventfd_write(wake_.get(), 1); }  // EAGAIN: a wake is pending anyway
+  void release_buffer(const PooledBuffer& buffer) override { internal::release(pool_.get(), buffer, "epoll"); }
   std::size_t in_flight() const override { return in_flight_; }
 
  private:
@@ -163,6 +170,7 @@ class EpollBackend final : public Backend {
   sys::Fd wake_;  // eventfd in the epoll set; wake() writes it, poll drains it
   BusyPoll busy_;
   std::chrono::microseconds busy_usecs_;
+  std::unique_ptr<internal::BufferPool> pool_;  // recv_pooled's; null: none
   std::vector<FdState> fds_;
   OpList submitted_;
   OpList ready_;
@@ -192,9 +200,10 @@ void EpollBackend::submit(Operation& op) {
   } else if (op.deadline.count() >= 0 && op.kind != OpKind::nop && op.kind != OpKind::close) {
     b.when_ns = after(now_ns(), op.deadline.count());
   }
+  ++in_flight_;
+  if (op.kind == OpKind::recv_pooled && !pool_) return queue_ready(op, -EOPNOTSUPP);  // as io_uring's submit
   submitted_.push_back(op);
   epoll_scratch(op).where = Where::submitted;
-  ++in_flight_;
 }
 
 void EpollBackend::cancel(Operation& op) {
@@ -295,6 +304,7 @@ void EpollBackend::queue_ready(Operation& op, std::int32_t result) {
 void EpollBackend::finish(Operation& op, Completion& c) {
   if (!c.more) --in_flight_;
   internal::deliver(op, c);
+  if (!c.buffer.empty()) pool_->release(c.buffer);  // not taken: back to the pool
 }
 
 std::size_t EpollBackend::deliver_ready() {
@@ -360,7 +370,7 @@ std::size_t EpollBackend::attempt(Operation& op) {
   // Waiters ahead: queue behind them rather than overtake (byte order of sends).
   if (where != Where::pollers && !fd_list(op.fd, where).empty()) return park(op, where);
   Completion c;
-  if (internal::try_operation(op, c) == Try::again) return park(op, where);
+  if (internal::try_operation(op, c, pool_.get()) == Try::again) return park(op, where);
   if (!c.more) {
     finish(op, c);
     return 1;
@@ -532,7 +542,7 @@ std::size_t EpollBackend::retry(int fd, Where where) {
     Operation* op = fd_list(fd, where).front();
     if (op == nullptr) return delivered;
     Completion c;
-    if (internal::try_operation(*op, c) == Try::again) return delivered;
+    if (internal::try_operation(*op, c, pool_.get()) == Try::again) return delivered;
     if (!c.more) unlink(*op);
     finish(*op, c);
     ++delivered;
@@ -548,7 +558,7 @@ void EpollBackend::check_pollers(int fd) {
   while (op != nullptr) {
     Operation* next = op->backend_state.next;
     Completion c;
-    if (internal::try_operation(*op, c) == Try::done) {
+    if (internal::try_operation(*op, c, pool_.get()) == Try::done) {
       unlink(*op);
       queue_ready(*op, c.result);
     }
@@ -572,6 +582,8 @@ std::size_t EpollBackend::retry_backlog() {
 }  // namespace
 
 sys::Result<std::unique_ptr<Backend>> make_epoll_backend(const BackendOptions& options) {
+  auto pool = internal::BufferPool::create(options, /*free_list=*/true);
+  if (!pool) return pool.error();
   sys::Result<sys::Fd> epoll = sys::epoll_create();
   if (!epoll) return epoll.error();
   epoll->set_owner("epoll backend");
@@ -583,8 +595,8 @@ sys::Result<std::unique_ptr<Backend>> make_epoll_backend(const BackendOptions& o
     return r.error();
   }
   const BusyPoll busy = internal::apply_busy_poll(epoll->get(), options.epoll_busy_poll);
-  std::unique_ptr<Backend> backend =
-      std::make_unique<EpollBackend>(std::move(*epoll), std::move(*wake), busy, options.epoll_busy_poll);
+  std::unique_ptr<Backend> backend = std::make_unique<EpollBackend>(std::move(*epoll), std::move(*wake), busy,
+                                                                    options.epoll_busy_poll, std::move(*pool));
   return sys::Result<std::unique_ptr<Backend>>(std::move(backend));
 }
 

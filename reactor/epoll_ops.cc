@@ -4,10 +4,15 @@
 // design. Where epoll needs care to return what io_uring returns for the same
 // event (connect, poll, multishot accept errors), the comment says so.
 //
+// recv_pooled imitates io_uring's provided buffer ring: the pool is checked
+// first (empty: -ENOBUFS, as the kernel answers whether data is there or
+// not), a buffer is taken only for the recv syscall itself and put back on
+// EAGAIN, end of stream or error, so a parked recv_pooled holds no buffer.
+//
 // Invariants:
-//  - Nothing here blocks: recv/send/sendmsg carry MSG_DONTWAIT, and the fds of
-//    accept/connect/read/write/writev were made O_NONBLOCK by the backend
-//    before their first attempt.
+//  - Nothing here blocks: recv/recv_pooled/send/sendmsg carry MSG_DONTWAIT,
+//    and the fds of accept/connect/read/write/writev were made O_NONBLOCK by
+//    the backend before their first attempt.
 //  - EAGAIN (== EWOULDBLOCK on Linux) means "park"; EINTR means "try again
 //    now"; every other errno is the operation's result, as io_uring gives it.
 //  - send/sendmsg add MSG_NOSIGNAL: a peer that went away is EPIPE, never a
@@ -16,7 +21,10 @@
 //
 // Rejected: preadv2/pwritev2 with RWF_NOWAIT for read/write instead of
 // O_NONBLOCK (regular files then return EAGAIN on a page-cache miss, and a
-// regular file cannot be added to epoll, so the op could never be retried).
+// regular file cannot be added to epoll, so the op could never be retried);
+// recv_pooled taking its buffer when it parks (every idle connection would
+// pin one: the cost the pool exists to remove); FIONREAD before taking one
+// (a syscall per attempt to save a free-list pop).
 #include "reactor/internal/epoll_backend.h"
 
 #include <fcntl.h>
@@ -32,6 +40,7 @@
 
 #include <fmt/format.h>
 
+#include "reactor/internal/buffer_pool.h"
 #include "syscall/io.h"
 #include "syscall/log.h"
 #include "syscall/socket.h"
@@ -201,9 +210,27 @@ Try try_writev(Operation& op, Completion& out) {
   }
 }
 
+// The backend answers -EOPNOTSUPP itself when it has no pool.
+Try try_recv_pooled(Operation& op, Completion& out, BufferPool& pool) {
+  std::uint16_t id = 0;
+  if (!pool.take(id)) {
+    out.result = -ENOBUFS;
+    return Try::done;
+  }
+  const long n =
+      retry_eintr([&] { return ::recv(op.fd, pool.data(id), pool.buffer_size(), op.flags | MSG_DONTWAIT); });
+  if (n > 0) {
+    out.result = static_cast<std::int32_t>(n);
+    out.buffer = pool.lend(id, static_cast<std::uint32_t>(n));
+    return Try::done;
+  }
+  pool.put(id);
+  return from_syscall(n, out);
+}
+
 }  // namespace
 
-Try try_operation(Operation& op, Completion& out) {
+Try try_operation(Operation& op, Completion& out, BufferPool* pool) {
   const int nosignal = MSG_NOSIGNAL | MSG_DONTWAIT;
   switch (op.kind) {
     case OpKind::accept:
@@ -214,6 +241,9 @@ Try try_operation(Operation& op, Completion& out) {
     case OpKind::recv:
       return from_syscall(retry_eintr([&] { return ::recv(op.fd, op.buf, op.len, op.flags | MSG_DONTWAIT); }),
                           out);
+    case OpKind::recv_pooled:
+      if (pool == nullptr) break;
+      return try_recv_pooled(op, out, *pool);
     case OpKind::send:
       return from_syscall(retry_eintr([&] { return ::send(op.fd, op.buf, op.len, op.flags | nosignal); }), out);
     case OpKind::sendmsg:
@@ -244,6 +274,7 @@ Where park_list(OpKind kind) {
     case OpKind::accept:
     case OpKind::accept_multishot:
     case OpKind::recv:
+    case OpKind::recv_pooled:
     case OpKind::read:
       return Where::readers;
     case OpKind::poll:
@@ -297,17 +328,22 @@ BusyPoll apply_busy_poll(int epfd, std::chrono::microseconds usecs) {
   return BusyPoll::per_socket;
 }
 
-std::string describe_epoll(BusyPoll busy, std::chrono::microseconds usecs) {
+std::string describe_epoll(BusyPoll busy, std::chrono::microseconds usecs, const BufferPool* pool) {
+  std::string out = "epoll (edge-triggered";
   switch (busy) {
     case BusyPoll::off: break;
     case BusyPoll::epoll:
-      return fmt::format("epoll (edge-triggered, busy poll {}us via EPIOCSPARAMS)", usecs.count());
+      out += fmt::format(", busy poll {}us via EPIOCSPARAMS", usecs.count());
+      break;
     case BusyPoll::per_socket:
-      return fmt::format("epoll (edge-triggered, busy poll {}us via SO_BUSY_POLL per socket)", usecs.count());
+      out += fmt::format(", busy poll {}us via SO_BUSY_POLL per socket", usecs.count());
+      break;
     case BusyPoll::refused:
-      return "epoll (edge-triggered, busy poll refused: needs CAP_NET_ADMIN)";
+      out += ", busy poll refused: needs CAP_NET_ADMIN";
+      break;
   }
-  return "epoll (edge-triggered)";
+  if (pool != nullptr) out += ", " + pool->describe();
+  return out + ")";
 }
 
 void apply_socket_busy_poll(int fd, std::chrono::microseconds usecs) {

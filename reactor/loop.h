@@ -94,6 +94,8 @@ class Loop {
   // Loop thread only.
   void submit(Operation& op) { backend_->submit(op); }
   void cancel(Operation& op) { backend_->cancel(op); }
+  // Returns a buffer taken from a recv_pooled completion (Completion::buffer).
+  void release_buffer(const PooledBuffer& b) { backend_->release_buffer(b); }
   void add_timer(Timer& timer) { timers_.push(timer); }
   bool cancel_timer(Timer& timer) { return timers_.remove(timer); }
   void schedule(Runnable& r);

@@ -10,6 +10,7 @@ const char* to_string(OpKind kind) {
     case OpKind::accept_multishot: return "accept_multishot";
     case OpKind::connect: return "connect";
     case OpKind::recv: return "recv";
+    case OpKind::recv_pooled: return "recv_pooled";
     case OpKind::send: return "send";
     case OpKind::sendmsg: return "sendmsg";
     case OpKind::writev: return "writev";
@@ -49,6 +50,14 @@ void prepare_recv(Operation& op, int fd, void* buf, std::size_t len, int flags) 
   op.fd = fd;
   op.buf = buf;
   op.len = len;
+  op.flags = flags;
+}
+
+void prepare_recv_pooled(Operation& op, int fd, int flags) {
+  op.kind = OpKind::recv_pooled;
+  op.fd = fd;
+  op.buf = nullptr;
+  op.len = 0;
   op.flags = flags;
 }
 

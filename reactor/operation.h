@@ -17,6 +17,13 @@
 //    registry before anything else sees it and travels in Completion::fd: if
 //    the completion function does not take it, it is closed, never leaked, even
 //    for an accept that completes while being cancelled (monoio's MaybeFd).
+//  - A buffer a recv_pooled operation receives into is the backend's, lent in
+//    Completion::buffer. The completion function takes it by moving it out
+//    (PooledBuffer is move-only: no copy can outlive its release) and gives
+//    it back with Loop::release_buffer once its bytes are consumed. A
+//    buffer left in the Completion goes back to the pool when the function
+//    returns: nothing leaks, as with Completion::fd. A taken buffer that is
+//    never released is lost to the pool until the backend is destroyed.
 //  - Results follow the kernel's convention: >= 0 success, -errno failure.
 //    Cancelled: -ECANCELED. Deadline passed: -ETIMEDOUT. Both backends return
 //    the same values for the same events; tests run on both.
@@ -25,7 +32,10 @@
 // copy of the capture); futures/promises (allocation and a second
 // synchronisation for what is already single-threaded); one struct per
 // operation kind in a variant (the fields overlap almost completely, and one
-// flat struct keeps submit a single switch in each backend, like monoio's op/).
+// flat struct keeps submit a single switch in each backend, like monoio's op/);
+// a PooledBuffer that releases itself in its destructor (it would need a
+// pointer to its backend, and would dangle when a buffer outlives the loop;
+// the explicit release keeps it two words and leaves lifetime to the caller).
 #pragma once
 
 #include <poll.h>
@@ -35,6 +45,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <utility>
 
 #include "syscall/fd.h"
 #include "syscall/socket.h"
@@ -47,6 +59,13 @@ enum class OpKind : std::uint8_t {
   accept_multishot,  // a connection per completion until cancelled; `addr` ignored
   connect,           // `addr`; 0 once connected
   recv,              // into buf[0, len) with `flags`; bytes, 0 at end of stream
+  // recv into a buffer the backend picks from its pool when data arrives:
+  // `buf` and `len` are ignored (the pool's buffer size applies), `flags` as
+  // recv. Bytes, with Completion::buffer holding them; 0 at end of stream (no
+  // buffer). -ENOBUFS when the pool is empty as the data arrives, or at submit
+  // (callers retry after releasing buffers, or fall back to recv);
+  // -EOPNOTSUPP when the backend has no pool (BackendOptions::pool_buffers).
+  recv_pooled,
   send,              // from buf[0, len) with `flags` (MSG_NOSIGNAL added); bytes sent (may be partial)
   sendmsg,           // `msg` with `flags` (MSG_NOSIGNAL added); bytes sent
   writev,            // iov[0, iovcnt); bytes written (may be partial)
@@ -60,10 +79,45 @@ const char* to_string(OpKind kind);
 
 struct Operation;
 
+// A buffer of a backend's pool, lent by a recv_pooled completion: `size()`
+// bytes at `data()` (the result), and the pool's id of the buffer. Moving it
+// takes it (the source becomes empty); it does not give itself back: pass it
+// to Loop::release_buffer. Valid until released or until the backend is
+// destroyed; assigning over a non-empty one loses that buffer to the pool.
+class PooledBuffer {
+ public:
+  PooledBuffer() = default;
+  // Backends only: a buffer being lent.
+  PooledBuffer(std::byte* data, std::uint32_t size, std::uint16_t id) : data_(data), size_(size), id_(id) {}
+  PooledBuffer(PooledBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
+        id_(std::exchange(other.id_, 0)) {}
+  PooledBuffer& operator=(PooledBuffer&& other) noexcept {
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    id_ = std::exchange(other.id_, 0);
+    return *this;
+  }
+  PooledBuffer(const PooledBuffer&) = delete;
+  PooledBuffer& operator=(const PooledBuffer&) = delete;
+
+  bool empty() const { return data_ == nullptr; }
+  std::byte* data() const { return data_; }
+  std::uint32_t size() const { return size_; }
+  std::uint16_t id() const { return id_; }
+  std::span<std::byte> bytes() const { return {data_, size_}; }
+
+ private:
+  std::byte* data_ = nullptr;
+  std::uint32_t size_ = 0;
+  std::uint16_t id_ = 0;
+};
+
 struct Completion {
   std::int32_t result = 0;  // >= 0 success (bytes, revents, ...); < 0: -errno
   bool more = false;        // multishot: more completions will follow this one
   sys::Fd fd;               // accept: the new connection, registered
+  PooledBuffer buffer;      // recv_pooled with result > 0: the bytes; released if not taken
 
   bool ok() const { return result >= 0; }
   int error() const { return result < 0 ? -result : 0; }
@@ -81,7 +135,7 @@ struct Operation {
   CompletionFn on_complete = nullptr;
   void* user = nullptr;  // the caller's context, untouched by backends
 
-  void* buf = nullptr;          // recv/read: destination; send/write: source
+  void* buf = nullptr;          // recv/read: destination; send/write: source (recv_pooled: unused)
   std::size_t len = 0;
   const iovec* iov = nullptr;   // writev
   int iovcnt = 0;
@@ -117,6 +171,7 @@ void prepare_accept(Operation& op, int listener, sys::SockAddr* peer = nullptr, 
 void prepare_accept_multishot(Operation& op, int listener, int flags = SOCK_NONBLOCK);
 void prepare_connect(Operation& op, int fd, sys::SockAddr* addr);
 void prepare_recv(Operation& op, int fd, void* buf, std::size_t len, int flags = 0);
+void prepare_recv_pooled(Operation& op, int fd, int flags = 0);
 void prepare_send(Operation& op, int fd, const void* buf, std::size_t len, int flags = 0);
 void prepare_sendmsg(Operation& op, int fd, msghdr* msg, int flags = 0);
 void prepare_writev(Operation& op, int fd, const iovec* iov, int iovcnt);

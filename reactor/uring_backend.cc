@@ -7,7 +7,9 @@
 // fewer flags on EINVAL), then checks every opcode Ringo needs and the 5.19
 // cancel flags, so that make_backend(auto) falls back to epoll with a reason.
 // submit() and cancel() only fill SQEs; poll() submits and waits in one
-// io_uring_enter, then reaps every ready CQE in batches.
+// io_uring_enter, then reaps every ready CQE in batches. With a pool
+// (BackendOptions::pool_buffers), recv_pooled receives into a provided buffer
+// ring (uring_buf_ring.cc): idle connections hold no buffer.
 //
 // Invariants:
 //  - user_data is the Operation's address, or a reserved value < 8 for SQEs
@@ -28,6 +30,11 @@
 //  - in_flight_ counts ops from submit() to their final completion, backlog
 //    included. Shutdown (the destructor) cancels everything in one SQE and
 //    delivers every final completion before the ring goes.
+//  - A CQE's provided buffer is lent in Completion::buffer and, if the
+//    completion function leaves it there, goes back to the ring right after.
+//    The ring is unregistered and unmapped after shutdown, before the ring
+//    goes; if shutdown gave up with ops in flight, its memory is left mapped
+//    (a kernel still writing into freed memory is worse than a leak).
 //  - One thread creates, uses and destroys it: SINGLE_ISSUER binds the ring to
 //    its creator (an enter from another thread is EEXIST, which aborts).
 //  - The wake eventfd is opened blocking: a kernel without FMODE_NOWAIT on
@@ -106,6 +113,7 @@ class UringBackend final : public Backend {
   void cancel(Operation& op) override;
   std::size_t poll(std::chrono::nanoseconds timeout) override;
   void wake() override { (void)sys::eventfd_write(wake_fd_.get(), 1); }
+  void release_buffer(const PooledBuffer& buffer) override;
   std::size_t in_flight() const override { return in_flight_; }
 
  private:
@@ -129,7 +137,7 @@ class UringBackend final : public Backend {
   void check_enter(int rc);
   std::size_t reap();
   std::size_t dispatch(std::uint64_t user_data, std::int32_t res, std::uint32_t flags);
-  void shutdown();
+  bool shutdown();
 
   io_uring ring_{};
   bool ring_live_ = false;
@@ -144,11 +152,14 @@ class UringBackend final : public Backend {
   Operation* backlog_tail_ = nullptr;
   std::size_t backlog_size_ = 0;
   std::size_t backlog_queued_ = 0;  // kQueued entries: new ops queue behind them
+  std::unique_ptr<uring::BufRing> buf_ring_;  // recv_pooled's pool; null: none
 };
 
 // ---- setup ----------------------------------------------------------------
 
 sys::Result<void> UringBackend::init(const BackendOptions& options) {
+  auto pool = internal::BufferPool::create(options, /*free_list=*/false);  // checks the options first
+  if (!pool) return pool.error();
   if (auto r = setup_ring(options); !r) return r;
   if (auto r = probe_opcodes(); !r) return r;
   // Blocking on purpose (see the head comment); EFD_CLOEXEC is always added.
@@ -157,6 +168,11 @@ sys::Result<void> UringBackend::init(const BackendOptions& options) {
   wake_fd_ = std::move(*wake);
   wake_fd_.set_owner("io_uring wake");
   if (auto r = probe_cancel_fd(); !r) return r;
+  if (*pool) {
+    auto buf_ring = uring::BufRing::create(ring_, std::move(*pool));
+    if (!buf_ring) return buf_ring.error();
+    buf_ring_ = std::move(*buf_ring);
+  }
   arm_wake();
   return sys::ok();
 }
@@ -226,8 +242,9 @@ std::string UringBackend::describe() const {
   for (const Named& f : kFlags) {
     if (setup_flags_ & f.value) out.append(f.name).append(", ");
   }
-  out += std::to_string(ring_.sq.ring_entries) + " entries, cq ";
-  return out + std::to_string(ring_.cq.ring_entries) + ")";
+  out += std::to_string(ring_.sq.ring_entries) + " entries, cq " + std::to_string(ring_.cq.ring_entries);
+  if (buf_ring_) out += ", " + buf_ring_->describe();
+  return out + ")";
 }
 
 // ---- submission -----------------------------------------------------------
@@ -250,6 +267,7 @@ void UringBackend::submit(Operation& op) {
   st.cancel_requested = false;
   ++in_flight_;
   if (shutting_down_ && op.kind != OpKind::close) return finish_local(op, -ECANCELED);
+  if (op.kind == OpKind::recv_pooled && !buf_ring_) return finish_local(op, -EOPNOTSUPP);
   if (uring::has_deadline(op)) st.when_ns = now_ns() + op.deadline.count();
   if (backlog_queued_ > 0 || !issue(op)) push_back(op, internal::kQueued);
 }
@@ -271,7 +289,8 @@ bool UringBackend::issue(Operation& op) {
     uring::prep_cancel_fd(io_uring_get_sqe(&ring_), op.fd);
   }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!uring::prep_op(sqe, op)) {  // not a kind: a corrupted Operation; the slot becomes an ignored NOP
+  // Not a kind: a corrupted Operation; the slot becomes an ignored NOP.
+  if (!uring::prep_op(sqe, op, buf_ring_ ? buf_ring_->buffer_size() : 0)) {
     io_uring_prep_nop(sqe);
     sqe->user_data = uring::kIgnoredData;
     finish_local(op, -EINVAL);
@@ -457,21 +476,29 @@ std::size_t UringBackend::dispatch(std::uint64_t user_data, std::int32_t res, st
     // Registered before anyone sees it; closed by ~Completion if not taken.
     c.fd = sys::Fd::adopt(res, sys::FdKind::socket, RINGO_HERE, "io_uring accept");
   }
+  if ((flags & IORING_CQE_F_BUFFER) && buf_ring_) c.buffer = buf_ring_->take(c.result, flags);
   if (!c.more) {
     // Its ASYNC_CANCEL may still wait for SQ room: not needed any more.
     if (op.backend_state.phase == internal::kCancelling) unlink(op);
     --in_flight_;
   }
   internal::deliver(op, c);
+  if (!c.buffer.empty()) buf_ring_->release(c.buffer);  // not taken: back to the ring
   return 1;
+}
+
+void UringBackend::release_buffer(const PooledBuffer& buffer) {
+  if (buffer.empty()) return;
+  if (!buf_ring_) internal::release_without_pool("io_uring");
+  buf_ring_->release(buffer);
 }
 
 // ---- shutdown ---------------------------------------------------------------
 
 // Cancels everything and delivers every final completion (callers rely on
 // exactly-once at shutdown too). Ops submitted meanwhile finish -ECANCELED
-// locally, except closes, which still close.
-void UringBackend::shutdown() {
+// locally, except closes, which still close. False: gave up after 5 s.
+bool UringBackend::shutdown() {
   shutting_down_ = true;
   bool cancelled = false;
   const std::int64_t give_up = now_ns() + std::chrono::nanoseconds(5s).count();
@@ -484,14 +511,16 @@ void UringBackend::shutdown() {
     if (now_ns() > give_up) {
       sys::log(sys::LogLevel::error, "io_uring backend: {} operations still in flight after 5s of shutdown; "
                                      "their completions are lost", in_flight_);
-      return;
+      return false;
     }
   }
+  return true;
 }
 
 UringBackend::~UringBackend() {
   if (!ring_live_) return;
-  shutdown();
+  if (!shutdown()) (void)buf_ring_.release();  // the kernel may still write into it: leak (head comment)
+  buf_ring_.reset();
   (void)ring_fd_.release();  // io_uring_queue_exit closes it
   io_uring_queue_exit(&ring_);
 }

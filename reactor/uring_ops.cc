@@ -7,6 +7,8 @@
 //  - Timespecs the kernel reads at submission live in the op's scratch
 //    (timeout op at [0,16), deadline at [16,32)): the op stays put until its
 //    final completion, so they outlive the SQE that points at them.
+//  - recv_pooled is RECV with IOSQE_BUFFER_SELECT from group kBufGroup (the
+//    ring is uring_buf_ring.cc's); a linked deadline works as for any recv.
 //  - send/sendmsg add MSG_NOSIGNAL, accepts SOCK_CLOEXEC, as the epoll
 //    backend does; read/write pass kCurrentPosition through, which is the
 //    kernel's (__u64)-1, "use and advance the file position".
@@ -85,7 +87,7 @@ bool has_deadline(const Operation& op) {
          op.kind != OpKind::close;
 }
 
-bool prep_op(io_uring_sqe* sqe, Operation& op) {
+bool prep_op(io_uring_sqe* sqe, Operation& op, std::uint32_t pool_buffer_size) {
   const auto len = static_cast<unsigned>(op.len < kMaxTransfer ? op.len : kMaxTransfer);
   const auto send_flags = static_cast<unsigned>(op.flags | MSG_NOSIGNAL);
   switch (op.kind) {
@@ -98,6 +100,13 @@ bool prep_op(io_uring_sqe* sqe, Operation& op) {
       io_uring_prep_connect(sqe, op.fd, op.addr ? op.addr->get() : nullptr, op.addr ? op.addr->size() : 0);
       return true;
     case OpKind::recv: io_uring_prep_recv(sqe, op.fd, op.buf, len, op.flags); return true;
+    case OpKind::recv_pooled:
+      // A whole buffer: the kernel caps `len` at the selected buffer's, and
+      // asking for exactly that relies on no kernel reading 0 as "all of it".
+      io_uring_prep_recv(sqe, op.fd, nullptr, pool_buffer_size, op.flags);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = kBufGroup;
+      return true;
     case OpKind::send: io_uring_prep_send(sqe, op.fd, op.buf, len, static_cast<int>(send_flags)); return true;
     case OpKind::sendmsg: io_uring_prep_sendmsg(sqe, op.fd, op.msg, send_flags); return true;
     case OpKind::writev:

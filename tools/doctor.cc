@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "reactor/backend.h"
 #include "syscall/cpu.h"
 #include "syscall/fd_registry.h"
 #include "syscall/io.h"
@@ -61,11 +62,21 @@ void check_kernel() {
   } else {
     warn("kernel", fmt::format("Linux {}: older than 5.19; Ringo will fall back to epoll", u.release));
   }
-  const std::string disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
-  if (disabled.empty() || disabled == "0") {
-    ok("io_uring", "allowed (kernel.io_uring_disabled=0 or absent)");
+}
+
+// Sets up each backend the way a loop would, so the answer is the real one
+// (sysctl, seccomp, RLIMIT_MEMLOCK and missing opcodes included).
+void check_backends() {
+  namespace reactor = ringo::reactor;
+  if (auto uring = reactor::make_backend(reactor::BackendKind::io_uring)) {
+    ok("io_uring", (*uring)->describe());
   } else {
-    warn("io_uring", fmt::format("kernel.io_uring_disabled={}: Ringo will use epoll", disabled));
+    warn("io_uring", uring.error().message() + "; Ringo will use epoll");
+  }
+  if (auto epoll = reactor::make_backend(reactor::BackendKind::epoll)) {
+    ok("epoll", (*epoll)->describe());
+  } else {
+    fail("epoll", epoll.error().message());
   }
 }
 
@@ -174,6 +185,7 @@ int main(int argc, char** argv) {
   }
   fmt::print("ringo-doctor: can this machine run Ringo servers well?\n");
   check_kernel();
+  check_backends();
   check_cpus();
   check_nofile();
   check_socket_options();

@@ -6,7 +6,9 @@
 // Invariants: try_operation never blocks (MSG_DONTWAIT, or an fd the backend
 // made O_NONBLOCK), never delivers a completion and never touches the
 // backend's lists; it only fills a Completion or says "try again after the
-// next edge". Its only state is EpollScratch::connecting, kept in the op.
+// next edge". Its only state is EpollScratch::connecting, kept in the op,
+// and for recv_pooled a buffer taken from the pool for the one syscall and
+// put back unless the completion carries it.
 #pragma once
 
 #include <chrono>
@@ -138,11 +140,14 @@ class TimerHeap {
 
 enum class Try : std::uint8_t { done, again };
 
+class BufferPool;
+
 // One non-blocking attempt of an fd operation (accept, accept_multishot,
-// connect, recv, send, sendmsg, writev, read, write, poll). `done`: `out`
-// holds the completion (multishot accept: more == true on success). `again`:
-// park the op until the fd's next edge.
-Try try_operation(Operation& op, Completion& out);
+// connect, recv, recv_pooled, send, sendmsg, writev, read, write, poll).
+// `done`: `out` holds the completion (multishot accept: more == true on
+// success). `again`: park the op until the fd's next edge. `pool`: the
+// backend's buffer pool, null when it has none.
+Try try_operation(Operation& op, Completion& out, BufferPool* pool);
 
 // Where an operation of `kind` parks on EAGAIN.
 Where park_list(OpKind kind);
@@ -167,8 +172,9 @@ enum class BusyPoll : std::uint8_t {
 // when it has to fall back or is refused.
 BusyPoll apply_busy_poll(int epfd, std::chrono::microseconds usecs);
 
-// Backend::describe(): "epoll (edge-triggered, busy poll 50us via EPIOCSPARAMS)".
-std::string describe_epoll(BusyPoll busy, std::chrono::microseconds usecs);
+// Backend::describe(): "epoll (edge-triggered, busy poll 50us via EPIOCSPARAMS)",
+// with ", pool 256 x 4 KiB" before the parenthesis when there is a pool.
+std::string describe_epoll(BusyPoll busy, std::chrono::microseconds usecs, const BufferPool* pool);
 
 // SO_BUSY_POLL on one registered fd (BusyPoll::per_socket); errors on
 // non-sockets are ignored, EPERM is logged once.

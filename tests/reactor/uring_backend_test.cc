@@ -32,9 +32,12 @@
 #include "reactor/clock.h"
 #include "syscall/fd_registry.h"
 #include "syscall/socket.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::reactor {
 namespace {
+
+using ringo::testing::is_nonblocking;
 
 using namespace std::chrono_literals;
 
@@ -111,11 +114,6 @@ bool kernel_at_least(int major, int minor) {
 }
 
 bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
-
-bool is_nonblocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  return flags >= 0 && (flags & O_NONBLOCK) != 0;
-}
 
 sys::SocketPair make_pair() {
   auto pair = sys::socketpair(SOCK_STREAM | SOCK_NONBLOCK);
