@@ -16,7 +16,8 @@ struct Started {
   std::optional<sys::Error> error;
 };
 
-void loop_thread(int index, int cpu, bool pin, Loop::Options options, std::promise<Started> ready) {
+void loop_thread(int index, int cpu, bool pin, Loop::Options options, std::promise<Started> ready,
+                 std::shared_future<void> release) {
   sys::set_log_loop_index(index);
   if (pin) {
     if (auto r = sys::pin_to_cpu(cpu); !r) {
@@ -33,7 +34,11 @@ void loop_thread(int index, int cpu, bool pin, Loop::Options options, std::promi
   std::unique_ptr<Loop> owned = std::move(*loop);
   ready.set_value({owned.get(), std::nullopt});
   owned->run();
-  // Destroyed here, on its own thread (io_uring SINGLE_ISSUER).
+  // The stop that ended run() was posted by LoopGroup::stop, which may still be
+  // inside post() (reading this loop) when run() returns: destroy the loop
+  // only once stop() says every post is done. Destroyed here, on its own
+  // thread (io_uring SINGLE_ISSUER).
+  release.wait();
 }
 
 }  // namespace
@@ -54,7 +59,7 @@ sys::Result<std::unique_ptr<LoopGroup>> LoopGroup::start(Options options) {
     std::promise<Started> promise;
     std::future<Started> started = promise.get_future();
     group->threads_.emplace_back(loop_thread, static_cast<int>(i), cpus[i], options.pin, options.loop,
-                                 std::move(promise));
+                                 std::move(promise), group->released_);
     Started s = started.get();
     if (!s.loop) {
       failure = s.error;
@@ -80,6 +85,7 @@ void LoopGroup::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (Loop* loop : loops_) loop->stop();
+  release_.set_value();  // every stop() has returned: loops may now be destroyed
   for (std::thread& t : threads_) t.join();
   loops_.clear();
   threads_.clear();

@@ -5,7 +5,9 @@
 // sched_setaffinity before it creates its loop, so the loop's memory (ring,
 // stacks later) is first touched on its own CPU's NUMA node.
 //
-// Invariants: start() returns only when every loop exists (or with the first
+// Invariants: a loop thread destroys its loop only after stop() has finished
+// posting to every loop (TSan found the race: a stop post that ends run()
+// while the poster still reads the loop); start() returns only when every loop exists (or with the first
 // error, after stopping the ones that started); stop() is idempotent, stops
 // every loop and joins every thread; loop(i) stays valid until stop().
 //
@@ -16,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -51,6 +54,10 @@ class LoopGroup {
   std::vector<Loop*> loops_;
   std::vector<int> cpus_;
   std::vector<std::thread> threads_;
+  // Set once stop() has posted to every loop; loop threads wait for it before
+  // destroying their loop, so no post() reads a loop being destroyed.
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
   bool stopped_ = false;
 };
 
