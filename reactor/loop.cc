@@ -47,10 +47,12 @@ Loop::~Loop() {
   // The backend goes first, while timers and the inbox still exist: its
   // destructor completes what is in flight (-ECANCELED), and those completion
   // functions may still use this loop. Tasks posted but never run are then
-  // deleted by ~Inbox.
+  // deleted by ~Inbox. The attachment (fiber scheduler) goes after the
+  // backend, whose completions may still reach it.
   Loop* const saved = t_current;
   t_current = this;
   backend_.reset();
+  attachment_.reset();
   t_current = saved == this ? nullptr : saved;
 }
 

@@ -26,7 +26,14 @@
 //    both seq_cst, so at least one of them sees the other).
 //  - A loop is stopped only from its own thread's turn: stop() posts.
 //
+// The layer above keeps its per-loop state (the fiber scheduler) in the loop's
+// one attachment slot: owned by the loop, destroyed on the loop's thread after
+// the backend (whose destructor may still complete operations into it).
+//
 // Rejected: a loop that knows fibers (layering: fibers are one user of it);
+// a thread_local scheduler keyed by Loop* (a loop destroyed and another made
+// at the same address would inherit its state; several loops may share a
+// thread in tests);
 // a condition variable for sleeping (it cannot also wait for I/O); waking on
 // every post (an eventfd write per token would cost a syscall per token).
 #pragma once
@@ -47,6 +54,11 @@ namespace ringo::reactor {
 struct Runnable {
   void (*run)(Runnable& self) = nullptr;
   Runnable* next = nullptr;  // private to Loop
+};
+
+// Per-loop state of a layer above (the fiber scheduler), owned by the loop.
+struct LoopAttachment {
+  virtual ~LoopAttachment() = default;
 };
 
 struct LoopStats {
@@ -83,6 +95,8 @@ class Loop {
   bool run_once(std::chrono::nanoseconds max_wait = std::chrono::nanoseconds(-1));
 
   // Any thread. The loop finishes its current iteration and run() returns.
+  // Like post(), the Loop must outlive the call: whoever destroys the loop
+  // after run() returns must wait until stop() has returned (LoopGroup does).
   void stop();
   // Any thread. Runs `fn` on the loop's thread in phase 3.
   template <class F>
@@ -99,6 +113,9 @@ class Loop {
   void add_timer(Timer& timer) { timers_.push(timer); }
   bool cancel_timer(Timer& timer) { return timers_.remove(timer); }
   void schedule(Runnable& r);
+  // Loop thread only. The one attachment slot (see the head comment).
+  LoopAttachment* attachment() const { return attachment_.get(); }
+  void set_attachment(std::unique_ptr<LoopAttachment> a) { attachment_ = std::move(a); }
 
   // The loop running on this thread, or null.
   static Loop* current();
@@ -120,6 +137,7 @@ class Loop {
   bool has_immediate_work() const { return ready_head_ != nullptr || !inbox_.empty(); }
 
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<LoopAttachment> attachment_;
   TimerHeap timers_;
   Inbox inbox_;
   Runnable* ready_head_ = nullptr;

@@ -1,6 +1,7 @@
 // Loop on both backends: timers in order, cancel, ready work, the remote inbox
 // (4 threads x 100,000 posts, nothing lost or duplicated), coalesced
-// wake-ups, idle spinning, stop from another thread; and backend selection,
+// wake-ups, idle spinning, stop from another thread, the attachment slot's
+// lifetime; and backend selection,
 // including the automatic fallback when seccomp refuses io_uring.
 #include "reactor/loop.h"
 
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <random>
 #include <thread>
 #include <vector>
@@ -191,6 +193,37 @@ TEST_P(LoopTest, CurrentIsTheRunningLoop) {
   loop_->post([&] { seen = Loop::current(); });
   loop_->run_once(0ns);
   EXPECT_EQ(seen, loop_.get());
+}
+
+// The attachment (the fiber scheduler's slot) dies with the loop, on it, after
+// the backend has completed what was in flight.
+TEST_P(LoopTest, AttachmentIsDestroyedAfterTheBackendCompletesInFlightWork) {
+  struct Seen {
+    bool completed = false;
+    bool completed_first = false;
+    Loop* current = nullptr;
+  } seen;
+  struct Probe final : LoopAttachment {
+    explicit Probe(Seen& s) : seen(s) {}
+    ~Probe() override {
+      seen.completed_first = seen.completed;
+      seen.current = Loop::current();
+    }
+    Seen& seen;
+  };
+  Operation op;
+  prepare_timeout(op, 1h);
+  op.user = &seen;
+  op.on_complete = [](Operation& o, Completion&) { static_cast<Seen*>(o.user)->completed = true; };
+  loop_->submit(op);
+  loop_->run_once(0ns);
+  EXPECT_EQ(loop_->attachment(), nullptr);
+  loop_->set_attachment(std::make_unique<Probe>(seen));
+  EXPECT_NE(loop_->attachment(), nullptr);
+  Loop* const loop = loop_.get();
+  loop_.reset();
+  EXPECT_TRUE(seen.completed_first);
+  EXPECT_EQ(seen.current, loop);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LoopTest, testing::kAllBackends, testing::backend_name);

@@ -1,0 +1,277 @@
+// The fiber API, Go-like: `go` a function, `join` its handle, block freely.
+//
+//   auto h = ringo::go([] { ringo::this_fiber::sleep_for(10ms); return 42; },
+//                      {.name = "answer"});
+//   int v = h.join();           // 42, or rethrows what the fiber threw
+//   ringo::go_on(group.loop(1), fn);   // spawned on another loop, via its inbox
+//
+// go() spawns on the current loop (the caller must run on a loop's thread,
+// normally inside a fiber); go_on() posts the spawn through the target loop's
+// inbox, from any thread. The fiber becomes runnable and first runs at the
+// loop's next run_ready turn. JoinHandle::join() parks the joining fiber
+// ("join") until the fiber ends; from a plain thread (no loop) it blocks on a
+// condition variable.
+//
+// Invariants:
+//  - Exceptions never cross a context switch: the fiber's entry catches
+//    whatever its function throws, stores it in the join state, and join()
+//    rethrows it on the joiner's stack. An exception that nobody joins (the
+//    handle dropped, or never joined) is logged at error level with the
+//    fiber's name when the last reference to the join state goes.
+//  - The join state is the only thing the fiber and its joiner share across
+//    threads; it is guarded by a mutex (a fiber finishes once, so the lock is
+//    taken a handful of times per fiber). A joining fiber of another loop is
+//    woken through that loop's inbox by id, never touched.
+//  - The function's captures are destroyed on the fiber's stack before the
+//    joiner is woken: after join() returns, nothing of the fiber runs.
+//  - Calling join() on a loop's thread outside a fiber aborts (it would block
+//    the loop that has to run the fiber); a thread that owns a loop but is
+//    not inside run()/run_once() counts as a plain thread: drive the loop
+//    until done() first.
+//  - A spawn that never ran (its loop was destroyed first, or no stack could
+//    be mapped for go_on) completes its handle with an exception.
+//
+// Rejected alternatives:
+//  - std::future/std::promise for join: a fiber must park, not block its
+//    loop's thread, and the promise's shared state allocates all the same.
+//  - Detaching by default and no handle (Go's way): the handle costs one
+//    allocation and is how a value or exception comes back; dropping it is
+//    detaching.
+//  - Letting an unjoined exception terminate the process (std::thread's way):
+//    a server should log a failed connection fiber, not die of it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "fiber/scheduler.h"
+#include "reactor/loop.h"
+#include "syscall/site.h"
+
+namespace ringo {
+
+struct GoOptions {
+  std::string name;            // empty: "fiber-<id>"
+  std::size_t stack_size = 0;  // usable bytes; 0: the stack pool's default (fiber/stack.h)
+};
+
+namespace fiber::detail {
+
+// What a fiber and its joiner share.
+class JoinStateBase {
+ public:
+  JoinStateBase(std::uint64_t id, std::string name);
+  // Logs an exception nobody joined.
+  virtual ~JoinStateBase();
+  JoinStateBase(const JoinStateBase&) = delete;
+  JoinStateBase& operator=(const JoinStateBase&) = delete;
+
+  std::uint64_t id() const { return id_; }
+  bool done() const;
+  // The fiber's side, once: publishes the outcome and wakes the joiner.
+  void finish(std::exception_ptr error);
+  // finish() with an exception saying why the fiber never ran, unless done.
+  void abandon(const char* why);
+  // The joiner's side: waits until done (parks a fiber, blocks a thread) and
+  // returns the fiber's exception, if any.
+  std::exception_ptr wait();
+
+ private:
+  void wait_in_fiber(Scheduler& scheduler, std::unique_lock<std::mutex>& lock);
+
+  const std::uint64_t id_;
+  const std::string name_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool joined_ = false;
+  int thread_waiters_ = 0;
+  std::exception_ptr error_;
+  reactor::Loop* waiter_loop_ = nullptr;  // a parked joining fiber: its loop and id
+  std::uint64_t waiter_id_ = 0;
+};
+
+template <class T>
+class JoinState final : public JoinStateBase {
+ public:
+  using JoinStateBase::JoinStateBase;
+  // Before finish(), on the fiber's thread; read only after done.
+  template <class U>
+  void set_value(U&& v) {
+    value_.emplace(std::forward<U>(v));
+  }
+  T take() { return std::move(*value_); }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class JoinState<void> final : public JoinStateBase {
+ public:
+  using JoinStateBase::JoinStateBase;
+};
+
+template <class F>
+using ResultOf = std::invoke_result_t<std::decay_t<F>&>;
+
+std::string fiber_name(std::uint64_t id, const std::string& name);
+
+template <class F, class T>
+class FiberOf final : public Fiber {
+ public:
+  template <class G>
+  FiberOf(Fiber::Init init, G&& fn, std::shared_ptr<JoinState<T>> state)
+      : Fiber(std::move(init)), fn_(std::in_place, std::forward<G>(fn)), state_(std::move(state)) {}
+  ~FiberOf() override {
+    if (state_) state_->abandon("its loop was destroyed before it ran");
+  }
+
+ private:
+  void body() noexcept override {
+    std::exception_ptr error;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        (*fn_)();
+      } else {
+        state_->set_value((*fn_)());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    fn_.reset();  // captures die before the joiner wakes
+    std::shared_ptr<JoinState<T>> state = std::move(state_);
+    state->finish(std::move(error));  // outside the catch block: no switch from a handler
+  }
+
+  std::optional<F> fn_;
+  std::shared_ptr<JoinState<T>> state_;
+};
+
+template <class T, class F>
+void spawn_into(Scheduler& s, std::uint64_t id, const GoOptions& options, sys::Site site, F&& fn,
+                std::shared_ptr<JoinState<T>> state) {
+  Fiber::Init init = s.prepare(id, options.name, options.stack_size, site);
+  s.start(std::make_unique<FiberOf<std::decay_t<F>, T>>(std::move(init), std::forward<F>(fn), std::move(state)));
+}
+
+// Completes a go_on() whose posted spawn never ran (the loop went first).
+template <class T>
+struct PendingSpawn {
+  explicit PendingSpawn(std::shared_ptr<JoinState<T>> s) : state(std::move(s)) {}
+  PendingSpawn(PendingSpawn&&) noexcept = default;
+  PendingSpawn& operator=(PendingSpawn&&) noexcept = default;
+  ~PendingSpawn() {
+    if (state) state->abandon("its loop was destroyed before the spawn arrived");
+  }
+  std::shared_ptr<JoinState<T>> state;
+};
+
+}  // namespace fiber::detail
+
+template <class T>
+class JoinHandle {
+ public:
+  JoinHandle() = default;
+  explicit JoinHandle(std::shared_ptr<fiber::detail::JoinState<T>> state) : state_(std::move(state)) {}
+  JoinHandle(JoinHandle&&) noexcept = default;
+  JoinHandle& operator=(JoinHandle&&) noexcept = default;
+  ~JoinHandle() = default;  // dropping a handle detaches the fiber
+
+  bool valid() const { return state_ != nullptr; }
+  // Whether the fiber has ended (then join() does not wait).
+  bool done() const { return state_ != nullptr && state_->done(); }
+  std::uint64_t fiber_id() const { return state_ ? state_->id() : 0; }
+
+  // Waits for the fiber; returns its value or rethrows its exception. Once.
+  T join() {
+    if (!state_) throw std::logic_error("JoinHandle::join() on an empty or joined handle");
+    std::shared_ptr<fiber::detail::JoinState<T>> state = std::move(state_);
+    if (std::exception_ptr error = state->wait()) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<T>) return state->take();
+  }
+
+ private:
+  std::shared_ptr<fiber::detail::JoinState<T>> state_;
+};
+
+// Spawns a fiber on the current loop (the caller runs on a loop's thread).
+template <class F, class T = fiber::detail::ResultOf<F>>
+JoinHandle<T> go(F&& fn, GoOptions options = {}, sys::Site site = {}) {
+  static_assert(std::is_void_v<T> || !std::is_reference_v<T>, "a fiber returns a value, not a reference");
+  fiber::Scheduler& s = fiber::Scheduler::current_or_die("ringo::go()");
+  const std::uint64_t id = fiber::next_fiber_id();
+  options.name = fiber::detail::fiber_name(id, options.name);
+  auto state = std::make_shared<fiber::detail::JoinState<T>>(id, options.name);
+  fiber::detail::spawn_into<T>(s, id, options, site, std::forward<F>(fn), state);
+  return JoinHandle<T>(std::move(state));
+}
+
+// Spawns a fiber on `loop`, from any thread, through the loop's inbox.
+template <class F, class T = fiber::detail::ResultOf<F>>
+JoinHandle<T> go_on(reactor::Loop& loop, F&& fn, GoOptions options = {}, sys::Site site = {}) {
+  static_assert(std::is_void_v<T> || !std::is_reference_v<T>, "a fiber returns a value, not a reference");
+  const std::uint64_t id = fiber::next_fiber_id();
+  options.name = fiber::detail::fiber_name(id, options.name);
+  auto state = std::make_shared<fiber::detail::JoinState<T>>(id, options.name);
+  loop.post([&loop, id, options = std::move(options), site, fn = std::decay_t<F>(std::forward<F>(fn)),
+             pending = fiber::detail::PendingSpawn<T>(state)]() mutable {
+    std::shared_ptr<fiber::detail::JoinState<T>> st = std::move(pending.state);
+    std::exception_ptr error;
+    try {
+      fiber::detail::spawn_into<T>(fiber::Scheduler::of(loop), id, options, site, std::move(fn), st);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) st->finish(std::move(error));
+  });
+  return JoinHandle<T>(std::move(state));
+}
+
+// Makes a parked fiber runnable. From its own loop's thread directly; from any
+// other thread through its loop's inbox (the fiber is found by id there, so a
+// fiber that has ended meanwhile is simply not found). The caller must know
+// the fiber is alive when calling (id and loop are read here).
+void unpark(fiber::Fiber& fiber);
+// The same for a fiber known by loop and id (safe even if it has ended).
+void unpark(reactor::Loop& loop, std::uint64_t fiber_id);
+
+// Every live fiber of the current loop, one line each (like a goroutine dump):
+//   fiber 7 "sleeper" [parked: sleep, 12.043 ms] L0, 1 switches, spawned at f.cc:42 (TestBody)
+// Empty when this thread runs no loop.
+std::string fiber_dump();
+
+namespace this_fiber {
+
+bool in_fiber();
+// The running fiber; aborts outside a fiber.
+fiber::Fiber& current();
+// Lets the other ready fibers, timers, posts and I/O of the loop run first.
+// Outside a fiber: std::this_thread::yield().
+void yield();
+// Parks the running fiber until unpark(); `reason` (a literal: "io read",
+// "chan recv", ...) is what the dump shows. May return spuriously (see
+// scheduler.h): re-check the condition waited for. Aborts outside a fiber.
+void park(const char* reason);
+// Parks ("sleep") until the reactor clock passes the deadline (a timer of the
+// loop); never wakes earlier. Outside a fiber the thread sleeps.
+void sleep_until_ns(std::int64_t deadline_ns);
+inline void sleep_until(std::chrono::steady_clock::time_point t) {
+  // libstdc++'s steady_clock is CLOCK_MONOTONIC, the reactor clock.
+  sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+void sleep_for(std::chrono::nanoseconds d);
+
+}  // namespace this_fiber
+
+}  // namespace ringo
