@@ -53,13 +53,18 @@ double percentile(std::vector<std::int64_t>& v, double p) {
   return static_cast<double>(v[i]);
 }
 
-// Loop 0 posts to loop 1, which posts back: one round trip, timed on loop 0.
-void BM_CrossLoopPostRoundTrip(benchmark::State& state) {
+// Two loops of the benchmark's backend and idle spin (one per CPU where there are two).
+sys::Result<std::unique_ptr<LoopGroup>> start_two_loops(const benchmark::State& state) {
   LoopGroup::Options options;
   options.count = 2;
   options.loop.backend = kind_of(state);
   options.loop.idle_spin = std::chrono::microseconds(state.range(1));
-  auto group = LoopGroup::start(options);
+  return LoopGroup::start(options);
+}
+
+// Loop 0 posts to loop 1, which posts back: one round trip, timed on loop 0.
+void BM_CrossLoopPostRoundTrip(benchmark::State& state) {
+  auto group = start_two_loops(state);
   if (!group) return state.SkipWithError(group.error().message().c_str());
   Loop& a = (*group)->loop(0);
   Loop& b = (*group)->loop((*group)->size() > 1 ? 1 : 0);
@@ -79,11 +84,7 @@ BENCHMARK(BM_CrossLoopPostRoundTrip)->Apply(name_backend_spin)->Iterations(20000
 // The same round trip measured purely between the two loops (no benchmark
 // thread in the path): loop 0 pings loop 1 N times back to back.
 void BM_CrossLoopPingPong(benchmark::State& state) {
-  LoopGroup::Options options;
-  options.count = 2;
-  options.loop.backend = kind_of(state);
-  options.loop.idle_spin = std::chrono::microseconds(state.range(1));
-  auto group = LoopGroup::start(options);
+  auto group = start_two_loops(state);
   if (!group) return state.SkipWithError(group.error().message().c_str());
   Loop& a = (*group)->loop(0);
   Loop& b = (*group)->loop((*group)->size() > 1 ? 1 : 0);

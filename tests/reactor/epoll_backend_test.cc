@@ -28,6 +28,7 @@
 #include "syscall/fd_registry.h"
 #include "syscall/io.h"
 #include "syscall/socket.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::reactor {
 namespace {
@@ -197,14 +198,6 @@ struct EpollParams {
 };
 constexpr unsigned long kEpiocGParams = _IOR(0x8A, 0x02, EpollParams);
 
-bool kernel_at_least(int major, int minor) {
-  utsname u{};
-  if (::uname(&u) != 0) return false;
-  int ma = 0, mi = 0;
-  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
-  return ma > major || (ma == major && mi >= minor);
-}
-
 int epoll_fd_of_backend() {
   for (const sys::FdInfo& info : sys::fd_registry::snapshot()) {
     if (info.kind == sys::FdKind::epoll && info.owner && std::string(info.owner) == "epoll backend") return info.fd;
@@ -224,7 +217,7 @@ TEST(EpollBackend, BusyPollOptionIsApplied) {
   ASSERT_TRUE(backend);
   const std::string text = backend->describe();
   EXPECT_THAT(text, HasSubstr("busy poll"));
-  if (::geteuid() == 0 && kernel_at_least(6, 9)) {
+  if (::geteuid() == 0 && ringo::testing::kernel_at_least(6, 9)) {
     EXPECT_EQ(text, "epoll (edge-triggered, busy poll 50us via EPIOCSPARAMS)");
     const int epfd = epoll_fd_of_backend();
     ASSERT_GE(epfd, 0);
@@ -325,22 +318,10 @@ TEST(EpollBackend, CloseOpCancelsParkedOpsThenCloses) {
   EXPECT_EQ(backend->in_flight(), 0u);
 }
 
-// Restores the registry's violation policy however the test ends.
-class PolicyGuard {
- public:
-  explicit PolicyGuard(sys::FdViolationPolicy p) : saved_(sys::fd_registry::policy()) {
-    sys::fd_registry::set_policy(p);
-  }
-  ~PolicyGuard() { sys::fd_registry::set_policy(saved_); }
-
- private:
-  sys::FdViolationPolicy saved_;
-};
-
 // A close presenting a tag that does not own the fd is refused: -EBADF, the
 // fd stays open, and its owner's parked op and registration are untouched.
 TEST(EpollBackend, CloseWithAWrongTagIsRefusedAndTheFdStaysOpen) {
-  PolicyGuard guard(sys::FdViolationPolicy::count);
+  ringo::testing::FdPolicyGuard guard(sys::FdViolationPolicy::count);
   auto backend = make();
   ASSERT_TRUE(backend);
   auto pair = stream_pair();

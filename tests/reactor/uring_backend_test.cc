@@ -105,16 +105,6 @@ bool stays_quiet(Backend& b, std::chrono::milliseconds span = 200ms) {
   return delivered == 0;
 }
 
-bool kernel_at_least(int major, int minor) {
-  utsname u{};
-  int ma = 0;
-  int mi = 0;
-  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &ma, &mi) == 2 &&
-         (ma > major || (ma == major && mi >= minor));
-}
-
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
-
 sys::SocketPair make_pair() {
   auto pair = sys::socketpair(SOCK_STREAM | SOCK_NONBLOCK);
   EXPECT_TRUE(pair.ok());
@@ -156,7 +146,7 @@ TEST_F(UringBackendTest, DescribesTheFeaturesInUse) {
   const std::string text = b->describe();
   EXPECT_EQ(text.rfind("io_uring (", 0), 0u) << text;
   EXPECT_NE(text.find("8 entries, cq 32)"), std::string::npos) << text;
-  if (kernel_at_least(6, 1)) {
+  if (ringo::testing::kernel_at_least(6, 1)) {
     EXPECT_NE(text.find("SINGLE_ISSUER, DEFER_TASKRUN"), std::string::npos) << text;
     EXPECT_NE(text.find("SUBMIT_ALL"), std::string::npos) << text;
   }
@@ -187,11 +177,11 @@ TEST_F(UringBackendTest, RingFdIsRegisteredWhileTheBackendLives) {
   const std::vector<sys::FdInfo> live = rings();
   ASSERT_EQ(live.size(), before + 1);
   const sys::FdInfo& ring = live.back();
-  for (const sys::FdInfo& info : live) EXPECT_TRUE(is_open(info.fd)) << "fd " << info.fd;
+  for (const sys::FdInfo& info : live) EXPECT_TRUE(ringo::testing::is_open(info.fd)) << "fd " << info.fd;
   b.reset();
   EXPECT_EQ(rings().size(), before);
   EXPECT_EQ(sys::fd_registry::tag_of(ring.fd), 0u);
-  EXPECT_FALSE(is_open(ring.fd)) << "io_uring_queue_exit closes the ring fd";
+  EXPECT_FALSE(ringo::testing::is_open(ring.fd)) << "io_uring_queue_exit closes the ring fd";
 }
 
 TEST_F(UringBackendTest, ThousandNopsThroughAFullSqAndAnOverflowingCq) {
@@ -316,8 +306,7 @@ TEST_F(UringBackendTest, MultishotAcceptRegistersEachAndEndsOnCancel) {
 }
 
 TEST_F(UringBackendTest, CloseWithAWrongTagIsRefusedWithEbadf) {
-  const sys::FdViolationPolicy saved = sys::fd_registry::policy();
-  sys::fd_registry::set_policy(sys::FdViolationPolicy::count);
+  ringo::testing::FdPolicyGuard policy(sys::FdViolationPolicy::count);
   {
     auto b = make();
     ASSERT_TRUE(b);
@@ -333,12 +322,11 @@ TEST_F(UringBackendTest, CloseWithAWrongTagIsRefusedWithEbadf) {
     poll_until(*b, [&] { return r.calls > 0; });
     ASSERT_EQ(r.calls, 1);
     EXPECT_EQ(r.results[0], -EBADF);
-    EXPECT_TRUE(is_open(pair.first.get()));
+    EXPECT_TRUE(ringo::testing::is_open(pair.first.get()));
     EXPECT_EQ(sys::fd_registry::tag_of(pair.first.get()), pair.first.tag());
     EXPECT_EQ(sys::fd_registry::stats().foreign_closes, foreign_before + 1);
     EXPECT_EQ(b->in_flight(), 0u);
   }
-  sys::fd_registry::set_policy(saved);
 }
 
 TEST_F(UringBackendTest, CloseCancelsWhatIsInFlightOnTheFd) {
@@ -364,7 +352,7 @@ TEST_F(UringBackendTest, CloseCancelsWhatIsInFlightOnTheFd) {
   ASSERT_EQ(rc.calls, 1);
   EXPECT_EQ(rc.results[0], 0);
   EXPECT_EQ(sys::fd_registry::tag_of(fd), 0u);
-  EXPECT_FALSE(is_open(fd));
+  EXPECT_FALSE(ringo::testing::is_open(fd));
   EXPECT_EQ(b->in_flight(), 0u);
 }
 

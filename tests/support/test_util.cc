@@ -4,9 +4,22 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 namespace ringo::testing {
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  int ma = 0;
+  int mi = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &ma, &mi) == 2 &&
+         (ma > major || (ma == major && mi >= minor));
+}
 
 bool is_cloexec(int fd) {
   const int flags = ::fcntl(fd, F_GETFD);

@@ -9,6 +9,7 @@
 
 namespace ringo::testing {
 
+bool is_open(int fd);
 bool is_cloexec(int fd);
 bool is_nonblocking(int fd);
 
@@ -21,5 +22,23 @@ std::optional<sys::FdKind> registered_kind(const sys::Fd& fd);
 // death-test child).
 bool has_effective_capability(int cap);
 bool drop_effective_capability(int cap);
+
+// Whether the running kernel is at least major.minor (uname).
+bool kernel_at_least(int major, int minor);
+
+// Sets the fd registry's violation policy for one scope and restores the
+// previous one however the scope ends (ASSERT_* returns early).
+class FdPolicyGuard {
+ public:
+  explicit FdPolicyGuard(sys::FdViolationPolicy policy) : saved_(sys::fd_registry::policy()) {
+    sys::fd_registry::set_policy(policy);
+  }
+  ~FdPolicyGuard() { sys::fd_registry::set_policy(saved_); }
+  FdPolicyGuard(const FdPolicyGuard&) = delete;
+  FdPolicyGuard& operator=(const FdPolicyGuard&) = delete;
+
+ private:
+  sys::FdViolationPolicy saved_;
+};
 
 }  // namespace ringo::testing

@@ -9,21 +9,13 @@
 #include <gtest/gtest.h>
 
 #include "syscall/events.h"
+#include "tests/support/test_util.h"
 
 namespace ringo::sys {
 namespace {
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
-
-// Runs a test body under a violation policy and restores the previous one.
-class PolicyGuard {
- public:
-  explicit PolicyGuard(FdViolationPolicy p) : saved_(fd_registry::policy()) { fd_registry::set_policy(p); }
-  ~PolicyGuard() { fd_registry::set_policy(saved_); }
-
- private:
-  FdViolationPolicy saved_;
-};
+using ringo::testing::FdPolicyGuard;
+using ringo::testing::is_open;
 
 TEST(Fd, ClosesOnDestruction) {
   int raw = -1;
@@ -104,7 +96,7 @@ TEST(Fd, AdoptRegistersForeignDescriptor) {
 }
 
 TEST(Fd, DoubleCloseIsCountedAndDoesNotClose) {
-  PolicyGuard policy(FdViolationPolicy::count);
+  FdPolicyGuard policy(FdViolationPolicy::count);
   auto fd = eventfd();
   ASSERT_TRUE(fd.ok());
   const int raw = fd->get();
@@ -123,7 +115,7 @@ TEST(Fd, DoubleCloseIsCountedAndDoesNotClose) {
 }
 
 TEST(Fd, CloseByNonOwnerIsCountedAndDoesNotClose) {
-  PolicyGuard policy(FdViolationPolicy::count);
+  FdPolicyGuard policy(FdViolationPolicy::count);
   auto a = eventfd();
   auto b = eventfd();
   ASSERT_TRUE(a.ok() && b.ok());
@@ -136,7 +128,7 @@ TEST(Fd, CloseByNonOwnerIsCountedAndDoesNotClose) {
 TEST(Fd, CloseBehindOwnersBackThenReuseIsCaught) {
   // The fdsan scenario: code closes a descriptor it does not own, the kernel
   // hands the number to a new owner, then the first owner closes "its" fd.
-  PolicyGuard policy(FdViolationPolicy::count);
+  FdPolicyGuard policy(FdViolationPolicy::count);
   auto first = eventfd();
   ASSERT_TRUE(first.ok());
   const int raw = first->get();
