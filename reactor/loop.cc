@@ -2,6 +2,7 @@
 #include "reactor/loop.h"
 
 #include <csignal>
+#include <thread>
 
 #include "reactor/clock.h"
 #include "syscall/log.h"
@@ -49,6 +50,9 @@ Loop::~Loop() {
   // functions may still use this loop. Tasks posted but never run are then
   // deleted by ~Inbox. The attachment (fiber scheduler) goes after the
   // backend, whose completions may still reach it.
+  // A post() from another thread may still be between its push and its
+  // wake-up; it is short and never blocks.
+  while (posting_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   Loop* const saved = t_current;
   t_current = this;
   backend_.reset();
@@ -86,6 +90,10 @@ void Loop::stop() {
 }
 
 void Loop::post_task(InboxTask* task) {
+  // Counted while this call still touches the loop: once the task is pushed,
+  // the loop may run it, and whatever it wakes may end and destroy the loop
+  // before the wake-up below is done (~Loop waits for the count to drop).
+  posting_.fetch_add(1, std::memory_order_seq_cst);
   inbox_.push(task);
   // Dekker pairing with wait_for_events: inbox push (seq_cst exchange) then
   // this load; the loop stores sleeping_ then re-checks the inbox.
@@ -93,6 +101,7 @@ void Loop::post_task(InboxTask* task) {
     bump(counters_.wakeups);  // racy across posters: a statistic, not an invariant
     backend_->wake();
   }
+  posting_.fetch_sub(1, std::memory_order_release);
 }
 
 void Loop::schedule(Runnable& r) {

@@ -25,6 +25,10 @@
 //    re-checks the inbox; a poster publishes its task then reads `sleeping`,
 //    both seq_cst, so at least one of them sees the other).
 //  - A loop is stopped only from its own thread's turn: stop() posts.
+//  - A post() that has begun is finished before the loop is destroyed: the
+//    task it pushed may be what ends the loop's life (it wakes a fiber that
+//    returns, and its owner destroys the loop), so ~Loop waits for posts in
+//    progress. Starting a post() on a destroyed loop is still the caller's bug.
 //
 // The layer above keeps its per-loop state (the fiber scheduler) in the loop's
 // one attachment slot: owned by the loop, destroyed on the loop's thread after
@@ -146,6 +150,7 @@ class Loop {
   int index_;
   bool stopping_ = false;
   std::atomic<bool> sleeping_{false};
+  std::atomic<int> posting_{0};  // post() calls in progress (see post_task)
 
   struct Counters {
     std::atomic<std::uint64_t> iterations{0}, completions{0}, sleeps{0}, wakeups{0}, spin_hits{0},

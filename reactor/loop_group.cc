@@ -16,8 +16,11 @@ struct Started {
   std::optional<sys::Error> error;
 };
 
-void loop_thread(int index, int cpu, bool pin, Loop::Options options, std::promise<Started> ready,
-                 std::shared_future<void> release) {
+thread_local LoopGroup* t_group = nullptr;
+
+void loop_thread(LoopGroup* group, int index, int cpu, bool pin, Loop::Options options,
+                 std::promise<Started> ready, std::shared_future<void> release) {
+  t_group = group;
   sys::set_log_loop_index(index);
   if (pin) {
     if (auto r = sys::pin_to_cpu(cpu); !r) {
@@ -43,6 +46,8 @@ void loop_thread(int index, int cpu, bool pin, Loop::Options options, std::promi
 
 }  // namespace
 
+LoopGroup* LoopGroup::current() { return t_group; }
+
 sys::Result<std::unique_ptr<LoopGroup>> LoopGroup::start(Options options) {
   std::vector<int> cpus = options.cpus;
   if (cpus.empty()) {
@@ -58,7 +63,7 @@ sys::Result<std::unique_ptr<LoopGroup>> LoopGroup::start(Options options) {
   for (std::size_t i = 0; i < cpus.size(); ++i) {
     std::promise<Started> promise;
     std::future<Started> started = promise.get_future();
-    group->threads_.emplace_back(loop_thread, static_cast<int>(i), cpus[i], options.pin, options.loop,
+    group->threads_.emplace_back(loop_thread, group.get(), static_cast<int>(i), cpus[i], options.pin, options.loop,
                                  std::move(promise), group->released_);
     Started s = started.get();
     if (!s.loop) {

@@ -37,6 +37,8 @@ class LoopGroup {
   };
 
   static sys::Result<std::unique_ptr<LoopGroup>> start(Options options);
+  // The group whose loop thread this is, or null (any other thread).
+  static LoopGroup* current();
   ~LoopGroup();
   LoopGroup(const LoopGroup&) = delete;
   LoopGroup& operator=(const LoopGroup&) = delete;
