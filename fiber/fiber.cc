@@ -7,17 +7,16 @@
 
 #include <fmt/format.h>
 
+#include "fiber/internal/invariant.h"
 #include "reactor/clock.h"
+#include "reactor/loop_group.h"
 #include "syscall/log.h"
 
 namespace ringo {
 namespace fiber::detail {
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "ringo: broken invariant: %s\n", what);
-  std::abort();
-}
+using internal::die;
 
 std::string describe(const std::exception_ptr& e) {
   try {
@@ -31,76 +30,71 @@ std::string describe(const std::exception_ptr& e) {
 
 }  // namespace
 
-std::string fiber_name(std::uint64_t id, const std::string& name) {
-  return name.empty() ? fmt::format("fiber-{}", id) : name;
+FiberSpec make_spec(std::uint64_t id, GoOptions&& options, sys::Site site) {
+  FiberSpec spec{id, std::move(options.name), options.stack_size, site, {}};
+  if (options.token) {
+    spec.token = std::move(*options.token);
+  } else if (Scheduler* s = Scheduler::current(); s != nullptr && s->running() != nullptr) {
+    spec.token = s->running()->token();
+  }
+  return spec;
 }
 
-JoinStateBase::JoinStateBase(std::uint64_t id, std::string name) : id_(id), name_(std::move(name)) {}
+reactor::Loop& group_loop(std::size_t index) {
+  reactor::LoopGroup* group = reactor::LoopGroup::current();
+  if (group == nullptr) throw std::logic_error("go_on(loop index): this thread runs no loop of a LoopGroup");
+  if (index >= group->size()) {
+    throw std::out_of_range(fmt::format("go_on(loop index {}): the group has {} loops", index, group->size()));
+  }
+  return group->loop(index);
+}
 
 JoinStateBase::~JoinStateBase() {
   if (error_ && !joined_) {
-    sys::log(sys::LogLevel::error, "fiber {} '{}' ended with an exception nobody joined: {}", id_, name_,
-             describe(error_));
+    sys::log(sys::LogLevel::error, "fiber {} '{}' ended with an exception nobody joined: {}", id_,
+             error_where_, describe(error_));
   }
-}
-
-bool JoinStateBase::done() const {
-  std::lock_guard lock(mu_);
-  return done_;
 }
 
 void JoinStateBase::finish(std::exception_ptr error) {
-  reactor::Loop* waiter_loop = nullptr;
-  std::uint64_t waiter_id = 0;
-  bool notify = false;
-  {
-    std::lock_guard lock(mu_);
-    if (done_) return;
-    error_ = std::move(error);
-    done_ = true;
-    waiter_loop = waiter_loop_;
-    waiter_id = waiter_id_;
-    notify = thread_waiters_ > 0;
+  if (error) {
+    Scheduler* s = Scheduler::current();
+    error_where_ = s != nullptr && s->running() != nullptr ? s->running()->name() : fmt::format("fiber-{}", id_);
   }
-  // Both after unlocking: the woken side takes the lock first thing. The
-  // joiner's shared_ptr and the fiber's keep this state alive meanwhile.
-  if (notify) cv_.notify_all();
-  if (waiter_loop != nullptr) unpark(*waiter_loop, waiter_id);
+  error_ = std::move(error);
+  // Publishes error_ (and a value set before); acquires waiter_ if a fiber waits.
+  const std::uint32_t was = state_.exchange(kDone, std::memory_order_acq_rel);
+  if (was == kDone) die("a fiber's join state finished twice");
+  // This state stays alive meanwhile: the fiber's shared_ptr holds it.
+  if (was == kFiberWaits) unpark(waiter_);
+  state_.notify_all();  // a joining thread
 }
 
-void JoinStateBase::abandon(const char* why) {
-  finish(std::make_exception_ptr(std::runtime_error(fmt::format("fiber '{}' never ran: {}", name_, why))));
+void JoinStateBase::abandon(const std::string& name, const char* why) {
+  if (done()) return;
+  finish(std::make_exception_ptr(std::runtime_error(fmt::format("fiber '{}' never ran: {}", name, why))));
 }
 
 std::exception_ptr JoinStateBase::wait() {
-  std::unique_lock lock(mu_);
-  if (!done_) {
-    Scheduler* s = Scheduler::current();
-    if (s != nullptr && s->running() != nullptr) {
-      wait_in_fiber(*s, lock);
-    } else if (s != nullptr) {
+  std::uint32_t s = state_.load(std::memory_order_acquire);
+  if (s != kDone) {
+    Scheduler* sched = Scheduler::current();
+    if (sched != nullptr && sched->running() != nullptr) {
+      Fiber& me = *sched->running();
+      if (me.id() == id_) die("a fiber joined itself");
+      waiter_ = me.ref();
+      if (state_.compare_exchange_strong(s, kFiberWaits, std::memory_order_release, std::memory_order_acquire)) {
+        // A stale wake-up resumes us early: park again until done.
+        while (state_.load(std::memory_order_acquire) != kDone) sched->park("join");
+      }
+    } else if (sched != nullptr) {
       die("JoinHandle::join() on a loop's thread outside a fiber (it would block the loop)");
     } else {
-      ++thread_waiters_;
-      cv_.wait(lock, [this] { return done_; });
-      --thread_waiters_;
+      for (; s != kDone; s = state_.load(std::memory_order_acquire)) state_.wait(s, std::memory_order_acquire);
     }
   }
   joined_ = true;
   return error_;
-}
-
-void JoinStateBase::wait_in_fiber(Scheduler& s, std::unique_lock<std::mutex>& lock) {
-  Fiber& me = *s.running();
-  if (me.id() == id_) die("a fiber joined itself");
-  waiter_loop_ = &s.loop();
-  waiter_id_ = me.id();
-  while (!done_) {
-    lock.unlock();  // never hold a lock across a switch
-    s.park("join");
-    lock.lock();
-  }
-  waiter_loop_ = nullptr;
 }
 
 }  // namespace fiber::detail
@@ -110,15 +104,24 @@ void unpark(fiber::Fiber& f) {
   if (reactor::Loop::current() == &loop) {
     fiber::Scheduler::of(loop).unpark(f);
   } else {
-    unpark(loop, f.id());
+    unpark(f.ref());
+  }
+}
+
+void unpark(const fiber::FiberRef& ref) {
+  reactor::Loop& loop = *ref.loop;
+  if (reactor::Loop::current() == &loop) {
+    fiber::Scheduler::of(loop).unpark(ref);
+  } else {
+    loop.post([ref] { fiber::Scheduler::of(*ref.loop).unpark(ref); });
   }
 }
 
 void unpark(reactor::Loop& loop, std::uint64_t fiber_id) {
   if (reactor::Loop::current() == &loop) {
-    fiber::Scheduler::of(loop).unpark(fiber_id);
+    fiber::Scheduler::of(loop).unpark_id(fiber_id);
   } else {
-    loop.post([&loop, fiber_id] { fiber::Scheduler::of(loop).unpark(fiber_id); });
+    loop.post([&loop, fiber_id] { fiber::Scheduler::of(loop).unpark_id(fiber_id); });
   }
 }
 
@@ -144,6 +147,14 @@ fiber::Fiber& current() {
   if (s == nullptr) fiber::detail::die("this_fiber::current() called outside a fiber");
   return *s->running();
 }
+
+const CancelToken& token() {
+  static const CancelToken none;
+  fiber::Scheduler* s = scheduler_in_fiber();
+  return s != nullptr ? s->running()->token() : none;
+}
+
+void set_token(CancelToken t) { current().set_token(std::move(t)); }
 
 void yield() {
   if (fiber::Scheduler* s = scheduler_in_fiber()) {

@@ -19,9 +19,10 @@
 //    handle dropped, or never joined) is logged at error level with the
 //    fiber's name when the last reference to the join state goes.
 //  - The join state is the only thing the fiber and its joiner share across
-//    threads; it is guarded by a mutex (a fiber finishes once, so the lock is
-//    taken a handful of times per fiber). A joining fiber of another loop is
-//    woken through that loop's inbox by id, never touched.
+//    threads: one atomic word (running / a fiber joiner waits / done) and the
+//    outcome, published by the word's release store. A joining fiber parks
+//    and is woken through its FiberRef (its loop's inbox when foreign); a
+//    joining thread waits on the word (std::atomic::wait).
 //  - The function's captures are destroyed on the fiber's stack before the
 //    joiner is woken: after join() returns, nothing of the fiber runs.
 //  - Calling join() on a loop's thread outside a fiber aborts (it would block
@@ -42,18 +43,18 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 
+#include "fiber/cancel.h"
 #include "fiber/scheduler.h"
 #include "reactor/loop.h"
 #include "syscall/site.h"
@@ -61,8 +62,11 @@
 namespace ringo {
 
 struct GoOptions {
-  std::string name;            // empty: "fiber-<id>"
+  std::string name = {};       // empty: "fiber-<id>"
   std::size_t stack_size = 0;  // usable bytes; 0: the stack pool's default (fiber/stack.h)
+  // What this_fiber::token() returns in the new fiber; by default the
+  // spawning fiber's token (none from outside a fiber).
+  std::optional<CancelToken> token = std::nullopt;
 };
 
 namespace fiber::detail {
@@ -70,35 +74,30 @@ namespace fiber::detail {
 // What a fiber and its joiner share.
 class JoinStateBase {
  public:
-  JoinStateBase(std::uint64_t id, std::string name);
+  explicit JoinStateBase(std::uint64_t id) : id_(id) {}
   // Logs an exception nobody joined.
   virtual ~JoinStateBase();
   JoinStateBase(const JoinStateBase&) = delete;
   JoinStateBase& operator=(const JoinStateBase&) = delete;
 
   std::uint64_t id() const { return id_; }
-  bool done() const;
+  bool done() const { return state_.load(std::memory_order_acquire) == kDone; }
   // The fiber's side, once: publishes the outcome and wakes the joiner.
   void finish(std::exception_ptr error);
-  // finish() with an exception saying why the fiber never ran, unless done.
-  void abandon(const char* why);
+  // finish() with an exception saying why the fiber `name` never ran.
+  void abandon(const std::string& name, const char* why);
   // The joiner's side: waits until done (parks a fiber, blocks a thread) and
   // returns the fiber's exception, if any.
   std::exception_ptr wait();
 
  private:
-  void wait_in_fiber(Scheduler& scheduler, std::unique_lock<std::mutex>& lock);
-
+  static constexpr std::uint32_t kRunning = 0, kFiberWaits = 1, kDone = 2;
   const std::uint64_t id_;
-  const std::string name_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  std::atomic<std::uint32_t> state_{kRunning};
   bool joined_ = false;
-  int thread_waiters_ = 0;
-  std::exception_ptr error_;
-  reactor::Loop* waiter_loop_ = nullptr;  // a parked joining fiber: its loop and id
-  std::uint64_t waiter_id_ = 0;
+  FiberRef waiter_;           // written before kRunning -> kFiberWaits
+  std::exception_ptr error_;  // written before kDone
+  std::string error_where_;   // with an error: the fiber's name, for the log line
 };
 
 template <class T>
@@ -125,56 +124,69 @@ class JoinState<void> final : public JoinStateBase {
 template <class F>
 using ResultOf = std::invoke_result_t<std::decay_t<F>&>;
 
-std::string fiber_name(std::uint64_t id, const std::string& name);
-
+// The fiber's function object and its join state, at the top of its stack
+// (Scheduler::spawn's Body contract).
 template <class F, class T>
-class FiberOf final : public Fiber {
+class Body {
  public:
   template <class G>
-  FiberOf(Fiber::Init init, G&& fn, std::shared_ptr<JoinState<T>> state)
-      : Fiber(std::move(init)), fn_(std::in_place, std::forward<G>(fn)), state_(std::move(state)) {}
-  ~FiberOf() override {
-    if (state_) state_->abandon("its loop was destroyed before it ran");
-  }
+  Body(G&& fn, std::shared_ptr<JoinState<T>> state) : fn_(std::forward<G>(fn)), state_(std::move(state)) {}
+  ~Body() = default;
+  Body(const Body&) = delete;
+  Body& operator=(const Body&) = delete;
 
- private:
-  void body() noexcept override {
+  // Runs the function, then destroys this body: captures die before the
+  // joiner wakes, so after join() returns nothing of the fiber runs.
+  void run() noexcept {
     std::exception_ptr error;
     try {
       if constexpr (std::is_void_v<T>) {
-        (*fn_)();
+        fn_();
       } else {
-        state_->set_value((*fn_)());
+        state_->set_value(fn_());
       }
     } catch (...) {
       error = std::current_exception();
     }
-    fn_.reset();  // captures die before the joiner wakes
     std::shared_ptr<JoinState<T>> state = std::move(state_);
+    this->~Body();
     state->finish(std::move(error));  // outside the catch block: no switch from a handler
   }
+  // Never ran (its loop went first): the joiner hears why.
+  void drop(const Fiber& fiber) noexcept {
+    std::shared_ptr<JoinState<T>> state = std::move(state_);
+    this->~Body();
+    state->abandon(fiber.name(), "its loop was destroyed before it ran");
+  }
 
-  std::optional<F> fn_;
+ private:
+  F fn_;
   std::shared_ptr<JoinState<T>> state_;
 };
 
+FiberSpec make_spec(std::uint64_t id, GoOptions&& options, sys::Site site);
+// Loop `index` of the calling thread's LoopGroup (see go_on(index, fn)).
+reactor::Loop& group_loop(std::size_t index);
+
 template <class T, class F>
-void spawn_into(Scheduler& s, std::uint64_t id, const GoOptions& options, sys::Site site, F&& fn,
-                std::shared_ptr<JoinState<T>> state) {
-  Fiber::Init init = s.prepare(id, options.name, options.stack_size, site);
-  s.start(std::make_unique<FiberOf<std::decay_t<F>, T>>(std::move(init), std::forward<F>(fn), std::move(state)));
+void spawn_into(Scheduler& s, FiberSpec spec, F&& fn, std::shared_ptr<JoinState<T>> state) {
+  s.spawn<Body<std::decay_t<F>, T>>(std::move(spec), std::forward<F>(fn), std::move(state));
 }
 
 // Completes a go_on() whose posted spawn never ran (the loop went first).
 template <class T>
 struct PendingSpawn {
-  explicit PendingSpawn(std::shared_ptr<JoinState<T>> s) : state(std::move(s)) {}
+  PendingSpawn(std::shared_ptr<JoinState<T>> s, FiberSpec sp) : state(std::move(s)), spec(std::move(sp)) {}
   PendingSpawn(PendingSpawn&&) noexcept = default;
   PendingSpawn& operator=(PendingSpawn&&) noexcept = default;
   ~PendingSpawn() {
-    if (state) state->abandon("its loop was destroyed before the spawn arrived");
+    if (state) {
+      state->abandon(spec.name.empty() ? "fiber-" + std::to_string(spec.id) : spec.name,
+                     "its loop was destroyed before the spawn arrived");
+    }
   }
   std::shared_ptr<JoinState<T>> state;
+  FiberSpec spec;
 };
 
 }  // namespace fiber::detail
@@ -211,9 +223,9 @@ JoinHandle<T> go(F&& fn, GoOptions options = {}, sys::Site site = {}) {
   static_assert(std::is_void_v<T> || !std::is_reference_v<T>, "a fiber returns a value, not a reference");
   fiber::Scheduler& s = fiber::Scheduler::current_or_die("ringo::go()");
   const std::uint64_t id = fiber::next_fiber_id();
-  options.name = fiber::detail::fiber_name(id, options.name);
-  auto state = std::make_shared<fiber::detail::JoinState<T>>(id, options.name);
-  fiber::detail::spawn_into<T>(s, id, options, site, std::forward<F>(fn), state);
+  auto state = std::make_shared<fiber::detail::JoinState<T>>(id);
+  fiber::detail::spawn_into<T>(s, fiber::detail::make_spec(id, std::move(options), site), std::forward<F>(fn),
+                               state);
   return JoinHandle<T>(std::move(state));
 }
 
@@ -222,14 +234,14 @@ template <class F, class T = fiber::detail::ResultOf<F>>
 JoinHandle<T> go_on(reactor::Loop& loop, F&& fn, GoOptions options = {}, sys::Site site = {}) {
   static_assert(std::is_void_v<T> || !std::is_reference_v<T>, "a fiber returns a value, not a reference");
   const std::uint64_t id = fiber::next_fiber_id();
-  options.name = fiber::detail::fiber_name(id, options.name);
-  auto state = std::make_shared<fiber::detail::JoinState<T>>(id, options.name);
-  loop.post([&loop, id, options = std::move(options), site, fn = std::decay_t<F>(std::forward<F>(fn)),
-             pending = fiber::detail::PendingSpawn<T>(state)]() mutable {
+  auto state = std::make_shared<fiber::detail::JoinState<T>>(id);
+  loop.post([&loop, fn = std::decay_t<F>(std::forward<F>(fn)),
+             pending = fiber::detail::PendingSpawn<T>(state, fiber::detail::make_spec(id, std::move(options),
+                                                                                     site))]() mutable {
     std::shared_ptr<fiber::detail::JoinState<T>> st = std::move(pending.state);
     std::exception_ptr error;
     try {
-      fiber::detail::spawn_into<T>(fiber::Scheduler::of(loop), id, options, site, std::move(fn), st);
+      fiber::detail::spawn_into<T>(fiber::Scheduler::of(loop), std::move(pending.spec), std::move(fn), st);
     } catch (...) {
       error = std::current_exception();
     }
@@ -238,16 +250,28 @@ JoinHandle<T> go_on(reactor::Loop& loop, F&& fn, GoOptions options = {}, sys::Si
   return JoinHandle<T>(std::move(state));
 }
 
+// Spawns a fiber on loop `loop_index` of the LoopGroup whose loop runs the
+// calling thread (a fiber spreading work over its group's cores). Throws
+// std::logic_error on a thread of no LoopGroup, std::out_of_range for an index
+// past the group's size.
+template <class F, class T = fiber::detail::ResultOf<F>>
+JoinHandle<T> go_on(std::size_t loop_index, F&& fn, GoOptions options = {}, sys::Site site = {}) {
+  return go_on(fiber::detail::group_loop(loop_index), std::forward<F>(fn), std::move(options), site);
+}
+
 // Makes a parked fiber runnable. From its own loop's thread directly; from any
 // other thread through its loop's inbox (the fiber is found by id there, so a
 // fiber that has ended meanwhile is simply not found). The caller must know
 // the fiber is alive when calling (id and loop are read here).
 void unpark(fiber::Fiber& fiber);
-// The same for a fiber known by loop and id (safe even if it has ended).
+// The same for a fiber named by a FiberRef (safe even if it has ended).
+void unpark(const fiber::FiberRef& ref);
+// The same for a fiber known by loop and id: O(live fibers) on the loop; for
+// tests and tools (prefer FiberRef).
 void unpark(reactor::Loop& loop, std::uint64_t fiber_id);
 
 // Every live fiber of the current loop, one line each (like a goroutine dump):
-//   fiber 7 "sleeper" [parked: sleep, 12.043 ms] L0, 1 switches, spawned at f.cc:42 (TestBody)
+//   fiber 7 "sleeper" [parked: sleep, 12.043 ms] L0, cpu 0.002 ms, 1 switches, spawned at f.cc:42 (TestBody)
 // Empty when this thread runs no loop.
 std::string fiber_dump();
 
@@ -256,6 +280,12 @@ namespace this_fiber {
 bool in_fiber();
 // The running fiber; aborts outside a fiber.
 fiber::Fiber& current();
+// The running fiber's cancellation (see GoOptions::token); outside a fiber,
+// a token that is never cancelled.
+const CancelToken& token();
+// Replaces the running fiber's token (e.g. with a deadline for the calls
+// that follow); the fibers it spawns from then on inherit the new one.
+void set_token(CancelToken token);
 // Lets the other ready fibers, timers, posts and I/O of the loop run first.
 // Outside a fiber: std::this_thread::yield().
 void yield();

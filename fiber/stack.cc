@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <utility>
 
@@ -27,7 +28,7 @@ namespace ringo::fiber {
 namespace {
 
 constexpr const char* kMapHint =
-    "cannot map a fiber stack: each takes 2 mappings (vm.max_map_count? RLIMIT_AS?)";
+    "cannot map a fiber stack: before Linux 6.13 each takes 2 mappings (vm.max_map_count? RLIMIT_AS?)";
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -54,29 +55,76 @@ std::size_t page_size() {
   return size;
 }
 
+namespace {
+
+// MADV_GUARD_INSTALL (Linux 6.13): a guard page as a page-table marker, no
+// VMA of its own; older headers do not name it.
+constexpr int kMadvGuardInstall = 102;
+
+// 0: not tried yet; 1: guard markers work; 2: the kernel refused them (EINVAL:
+// before 6.13), so guards are PROT_NONE pages (a VMA each).
+std::atomic<int> g_guard_mode{0};
+
+sys::Result<void> install_guard(std::byte* page_addr, std::size_t page) {
+  int mode = g_guard_mode.load(std::memory_order_relaxed);
+  if (mode != 2) {
+    if (::madvise(page_addr, page, kMadvGuardInstall) == 0) {
+      if (mode == 0) g_guard_mode.store(1, std::memory_order_relaxed);
+      return {};
+    }
+    if (errno != EINVAL) return sys::Error::from_errno("madvise", "fiber stack guard page");
+    g_guard_mode.store(2, std::memory_order_relaxed);
+  }
+  // Splitting the mapping needs VMAs: at vm.max_map_count this is where
+  // ENOMEM shows up.
+  if (::mprotect(page_addr, page, PROT_NONE) != 0) {
+    sys::Error e = sys::Error::from_errno("mprotect", "fiber stack guard page");
+    return e.is(ENOMEM) ? e.with_hint(kMapHint) : e;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool Stack::guards_are_markers() {
+  if (g_guard_mode.load(std::memory_order_relaxed) == 0) (void)Stack::map(page_size());  // decides it
+  return g_guard_mode.load(std::memory_order_relaxed) == 1;
+}
+
 sys::Result<Stack> Stack::map(std::size_t usable_size) {
+  sys::Result<std::vector<Stack>> one = map_many(usable_size, 1);
+  if (!one.ok()) return one.error();
+  return std::move(one->front());
+}
+
+sys::Result<std::vector<Stack>> Stack::map_many(std::size_t usable_size, std::size_t count) {
   const std::size_t page = page_size();
   if (usable_size == 0 || usable_size > kMaxStackSize) {
     return sys::Error("fiber stack", EINVAL, "size", "must be 1 byte to 1 GiB (rounded up to whole pages)");
   }
+  if (count == 0 || count > 1024) return sys::Error("fiber stack", EINVAL, "count", "must be 1 to 1024");
   const std::size_t size = round_up(usable_size, page);
-  const std::size_t mapped = size + page;
-  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+  const std::size_t each = size + page;
+  void* p = ::mmap(nullptr, each * count, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) {
     sys::Error e = sys::Error::from_errno("mmap", "fiber stack");
     return e.is(ENOMEM) ? e.with_hint(kMapHint) : e;
   }
   auto* base = static_cast<std::byte*>(p);
-  if (::mprotect(base, page, PROT_NONE) != 0) {
-    // Splitting the mapping in two needs a second VMA: at vm.max_map_count
-    // this is where ENOMEM shows up.
-    sys::Error e = sys::Error::from_errno("mprotect", "fiber stack guard page");
-    ::munmap(base, mapped);
-    return e.is(ENOMEM) ? e.with_hint(kMapHint) : e;
+  std::vector<Stack> stacks;
+  stacks.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::byte* b = base + i * each;
+    if (sys::Result<void> g = install_guard(b, page); !g.ok()) {
+      // The stacks made so far unmap their own part; the rest goes here.
+      ::munmap(b, each * (count - i));
+      return g.error();
+    }
+    refuse_huge_pages(b + page, size);
+    stacks.push_back(Stack(b, page, size));
   }
-  refuse_huge_pages(base + page, size);
-  return Stack(base, page, size);
+  return stacks;
 }
 
 void Stack::unmap() {
@@ -145,6 +193,17 @@ StackPool::StackPool(const Options& options)
 }
 
 sys::Result<Stack> StackPool::acquire() {
+  if (free_.empty() && options_.map_batch > 1 && stack_size_ != 0 && stack_size_ <= kMaxStackSize) {
+    // One mmap for a batch: one is returned, the others wait in the pool,
+    // untouched (nothing resident, nothing to trim).
+    sys::Result<std::vector<Stack>> batch = Stack::map_many(stack_size_, options_.map_batch);
+    if (!batch.ok()) return batch.error();
+    stats_.maps += batch->size();
+    Stack first = std::move(batch->front());
+    for (auto it = batch->rbegin(); it + 1 != batch->rend(); ++it) free_.push_back(std::move(*it));
+    checked_ = free_.size();
+    return first;
+  }
   if (!free_.empty()) {
     Stack s = std::move(free_.back());
     free_.pop_back();
@@ -165,10 +224,12 @@ void StackPool::release(Stack stack) {
   }
   unpoison(stack.bottom(), stack.size());
   free_.push_back(std::move(stack));
-  if (free_.size() - checked_ > options_.keep_warm) {
-    check_and_trim(free_[checked_]);
-    ++checked_;
-  }
+}
+
+std::size_t StackPool::trim() {
+  std::size_t checked = 0;
+  for (; free_.size() - checked_ > options_.keep_warm; ++checked_, ++checked) check_and_trim(free_[checked_]);
+  return checked;
 }
 
 // The oldest warm stack sinks into the checked part: give back what it used

@@ -13,10 +13,14 @@
 //  - Sizes are whole pages: the usable size is rounded up; the guard is one
 //    page. A size of 0 or above 1 GiB is an EINVAL Error, not a mapping.
 //  - A Stack is move-only and unmaps once (on destruction).
-//  - Each Stack costs two kernel VMAs (guard + usable: their protections
-//    differ, so neighbours never merge). 100,000 stacks need
-//    vm.max_map_count above ~200,000 (Debian's default is 65,530); the ENOMEM
-//    Error says so.
+//  - Guards are page-table markers (MADV_GUARD_INSTALL, Linux 6.13+) where
+//    the kernel has them: a stack then needs no mapping of its own, and the
+//    pool maps map_batch (32) stacks with one mmap, so a burst of spawns pays
+//    one madvise per stack instead of an mmap and an mprotect (and 100,000
+//    fibers stay far below vm.max_map_count). On older kernels each guard is
+//    a PROT_NONE page: two kernel VMAs per stack (their protections differ,
+//    so neighbours never merge), and 100,000 stacks need vm.max_map_count
+//    above ~200,000 (Debian's default is 65,530); the ENOMEM Error says so.
 //  - A StackPool belongs to one thread (no locking). It keeps at most
 //    max_pooled freed stacks, LIFO (the most recently used stack is the one
 //    most likely still in cache and TLB), all of the pool's one size.
@@ -26,17 +30,22 @@
 //    they are, touched pages and all, with no syscall. Spawn/finish in the
 //    steady state (the pool's size moving up and down by a few) only ever
 //    touches the warm top: a release costs a vector push, nothing more.
-//  - When a release makes more than keep_warm stacks warm, the oldest warm
-//    one sinks into the "checked" part below them, and is checked once on the
-//    way: one mincore() over the part deeper than trim_threshold (32 KiB below
-//    its top; ~1 us on our test VM); only if some page there is resident, one
+//  - trim() (the fiber scheduler calls it at most every 100 ms, off the
+//    spawn path) lets every warm stack beyond the top keep_warm sink into the
+//    "checked" part below them, checking each once on the way: one mincore()
+//    over the part deeper than trim_threshold (32 KiB below its top; ~1 us on
+//    our test VM); only if some page there is resident, one
 //    madvise(MADV_DONTNEED) of everything below the top trim_keep bytes
 //    (16 KiB; ~3 us with 12 pages to drop, plus a TLB flush, plus the page
 //    faults when a fiber touches them again). Only bursts (many fibers
-//    finishing together) pay this, once per stack that sinks.
-//  - So at most keep_warm pooled stacks hold more than trim_threshold each:
-//    with the defaults a pool pins at most 16 x 128 KiB + 112 x 32 KiB
-//    = 5.5 MiB, and typically (fibers that used a page or two) under 1 MiB.
+//    finishing together) leave stacks to sink, and each is checked once per
+//    trim() at most: a workload that spawns and joins 100 fibers at a time
+//    would otherwise re-check 84 stacks per round (measured: 1.1 us per
+//    spawn+join when release itself checked, against ~0.2 us).
+//  - So after a trim() at most keep_warm pooled stacks hold more than
+//    trim_threshold each: with the defaults a pool pins at most
+//    16 x 128 KiB + 112 x 32 KiB = 5.5 MiB between trims, and typically
+//    (fibers that used a page or two) under 1 MiB.
 //    "Deeper than 32 KiB" reads residency, not the deepest frame: a frame that
 //    skipped pages it never touched costs nothing and is not counted.
 //  - Beyond max_pooled, a released stack is unmapped. (Mapping a stack and
@@ -81,6 +90,13 @@ class Stack {
   // Maps a stack with at least `usable_size` usable bytes (rounded up to whole
   // pages) above one guard page.
   static sys::Result<Stack> map(std::size_t usable_size = kDefaultStackSize);
+  // `count` (1 to 1024) such stacks from one mmap, each with its own guard
+  // and unmapped on its own (the kernel splits the mapping).
+  static sys::Result<std::vector<Stack>> map_many(std::size_t usable_size, std::size_t count);
+  // Whether guards are page-table markers (MADV_GUARD_INSTALL, Linux 6.13+;
+  // a stack is then part of one mapping with its neighbours) rather than
+  // PROT_NONE pages (two mappings per stack).
+  static bool guards_are_markers();
 
   Stack() = default;  // empty: no mapping
   // Moves are inline: a pooled spawn moves a Stack four or five times.
@@ -139,6 +155,7 @@ class StackPool {
     std::size_t keep_warm = 16;                  // pooled stacks left unchecked (the LIFO's top)
     std::size_t trim_threshold = 32 * 1024;      // a stack deeper than this gets trimmed...
     std::size_t trim_keep = 16 * 1024;           // ...down to this many bytes below its top
+    std::size_t map_batch = 32;                  // stacks mapped at once when the pool is empty
   };
   struct Stats {
     std::uint64_t maps = 0;         // stacks mapped (mmap + mprotect)
@@ -155,10 +172,14 @@ class StackPool {
   StackPool& operator=(const StackPool&) = delete;
   ~StackPool() = default;  // the pooled Stacks unmap themselves
 
-  // A stack of stack_size(): the most recently released one, else a new mapping.
+  // A stack of stack_size(): the most recently released one, else a new one
+  // (with map_batch - 1 more put in the pool).
   sys::Result<Stack> acquire();
-  // Takes a stack back: pooled (maybe trimmed, see the head comment) or unmapped.
+  // Takes a stack back: pooled (warm, unchecked) or unmapped.
   void release(Stack stack);
+  // Checks the warm stacks beyond the top keep_warm and trims the deep ones
+  // (see the head comment); returns how many were checked.
+  std::size_t trim();
   // Unmaps every pooled stack.
   void clear();
 
@@ -175,7 +196,7 @@ class StackPool {
   Options options_;
   std::size_t stack_size_;  // options_.stack_size rounded up to pages
   std::vector<Stack> free_;  // LIFO: back() is the next acquire()
-  std::size_t checked_ = 0;  // free_[0, checked_) were trim-checked on sinking
+  std::size_t checked_ = 0;  // free_[0, checked_) were trim-checked (trim())
   Stats stats_;
 };
 

@@ -61,7 +61,7 @@ struct Trampoline {
   }
 };
 
-Context::Context(Stack stack, Entry entry, void* arg, std::string_view name)
+Context::Context(Stack stack, Entry entry, void* arg, std::string_view name, std::size_t top_reserved)
     : entry_(entry), arg_(arg), stack_(std::move(stack)) {
   const std::size_t n = std::min(name.size(), kNameCapacity - 1);
   if (n > 0) std::memcpy(name_, name.data(), n);
@@ -69,7 +69,11 @@ Context::Context(Stack stack, Entry entry, void* arg, std::string_view name)
   if (stack_.empty()) broken("a context needs a stack (an empty Stack was given)");
   if (entry_ == nullptr) broken("a context needs an entry function");
   if (!t_prepared) prepare_thread();
-  fctx_ = bctx::make_fcontext(stack_.top(), stack_.size(), &Trampoline::entry);
+  if (top_reserved % 16 != 0 || top_reserved + 4096 > stack_.size()) {
+    broken("a context's reserved stack top must be a multiple of 16 and leave a page");
+  }
+  fctx_ = bctx::make_fcontext(stack_.top() - top_reserved, stack_.size() - top_reserved,
+                              &Trampoline::entry);
 #if defined(RINGO_FIBER_ASAN)
   asan_bottom_ = stack_.bottom();
   asan_size_ = stack_.size();

@@ -132,8 +132,10 @@ class Context {
   // A fresh context that will run entry(arg, first) on `stack` (which must not
   // be empty). Nothing runs until the first resume(). A name longer than
   // kNameCapacity - 1 bytes is cut. The first context a thread creates
-  // prepares it for overflow reports (overflow.h).
-  Context(Stack stack, Entry entry, void* arg, std::string_view name = {});
+  // prepares it for overflow reports (overflow.h). The top `top_reserved`
+  // bytes of the stack (a multiple of 16) are left to the caller (a fiber
+  // keeps its function object there); the context's frames start below.
+  Context(Stack stack, Entry entry, void* arg, std::string_view name = {}, std::size_t top_reserved = 0);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;

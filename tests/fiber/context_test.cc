@@ -171,7 +171,7 @@ TEST(Context, ExceptionsCaughtInsideStayInside) {
 // TSan (as ctest runs it), not twice (--gtest_repeat).
 TEST(Context, TenThousandAliveThenAllFinishedOnPooledStacks) {
   constexpr std::size_t kCount = 10'000;
-  StackPool pool({.max_pooled = 128});
+  StackPool pool({.max_pooled = 128, .map_batch = 1});  // one mmap per stack: exact counts below
   std::vector<std::unique_ptr<Context>> contexts;
   std::size_t finished = 0;
   for (std::size_t i = 0; i < kCount; ++i) {

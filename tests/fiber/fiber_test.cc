@@ -19,7 +19,7 @@
 #include "reactor/clock.h"
 #include "reactor/loop_group.h"
 #include "syscall/cpu.h"
-#include "tests/reactor/backend_fixture.h"
+#include "tests/fiber/fiber_fixture.h"
 
 namespace ringo {
 namespace {
@@ -27,20 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-class FiberTest : public reactor::testing::LoopTest {
- protected:
-  // Runs `fn` as the test's main fiber, driving the loop until it ends.
-  template <class F>
-  auto run_main(F&& fn) {
-    auto h = go_on(*loop_, std::forward<F>(fn), {.name = "main"});
-    if (!run_until([&] { return h.done(); }, 120s)) {
-      // join() would block this thread forever: show where the fibers are.
-      std::fprintf(stderr, "main fiber did not finish:\n%s", fiber::Scheduler::of(*loop_).dump().c_str());
-      std::abort();
-    }
-    return h.join();
-  }
-};
+class FiberTest : public fiber::testing::FiberLoopTest {};
 
 TEST_P(FiberTest, JoinReturnsTheValue) {
   const int v = run_main([] {
@@ -149,19 +136,13 @@ TEST_P(FiberTest, TenThousandConcurrentSleepersAllFinish) {
 }
 
 TEST_P(FiberTest, GoOnAnotherLoopAndJoinAcrossLoops) {
-  const auto cpus = sys::affinity_cpus();
-  ASSERT_TRUE(cpus.ok());
-  reactor::LoopGroup::Options options;
-  options.cpus = {cpus->front(), cpus->front()};
-  options.pin = false;
-  options.loop.backend = GetParam();
-  auto group = reactor::LoopGroup::start(options);
-  ASSERT_TRUE(group.ok()) << group.error().message();
-  reactor::Loop& second = (*group)->loop(1);
+  auto group = start_group();
+  ASSERT_NE(group, nullptr);
+  reactor::Loop& second = group->loop(1);
   // Spawned from this plain thread on loop 0; that fiber spawns on loop 1 and
   // joins across loops (woken through loop 0's inbox); this thread joins on a
   // condition variable.
-  auto outer = go_on((*group)->loop(0), [&second] {
+  auto outer = go_on(group->loop(0), [&second] {
     auto inner = go_on(second, [] {
       this_fiber::sleep_for(5ms);
       return reactor::Loop::current()->index();
@@ -176,7 +157,28 @@ TEST_P(FiberTest, GoOnAnotherLoopAndJoinAcrossLoops) {
     return reactor::Loop::current()->index() * 10 + inner.join() + caught;
   });
   EXPECT_EQ(outer.join(), 101);  // ran on loop 0, inner on loop 1, exception seen
-  (*group)->stop();
+  group->stop();
+}
+
+TEST_P(FiberTest, GoOnByIndexUsesTheCallersLoopGroup) {
+  auto group = start_group(3);
+  ASSERT_NE(group, nullptr);
+  auto h = go_on(group->loop(0), [] {
+    auto a = go_on(2, [] { return reactor::Loop::current()->index(); });
+    auto b = go_on(1, [] { return reactor::Loop::current()->index(); });
+    std::string error;
+    try {
+      go_on(3, [] {});
+    } catch (const std::out_of_range& e) {
+      error = e.what();
+    }
+    EXPECT_EQ(error, "go_on(loop index 3): the group has 3 loops");
+    return a.join() * 10 + b.join();
+  });
+  EXPECT_EQ(h.join(), 21);
+  group->stop();
+  // This test's own loop belongs to no group.
+  run_main([] { EXPECT_THROW(go_on(0, [] {}), std::logic_error); });
 }
 
 TEST_P(FiberTest, UnparkFromAPlainThread) {

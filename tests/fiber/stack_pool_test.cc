@@ -27,7 +27,7 @@ std::vector<Stack> acquire_n(StackPool& pool, std::size_t n) {
 }
 
 TEST(StackPool, ReleasedStacksAreReusedLastInFirstOut) {
-  StackPool pool;
+  StackPool pool({.map_batch = 1});
   std::vector<Stack> stacks = acquire_n(pool, 2);
   const std::byte* first = stacks[0].bottom();
   const std::byte* second = stacks[1].bottom();
@@ -44,7 +44,7 @@ TEST(StackPool, ReleasedStacksAreReusedLastInFirstOut) {
 }
 
 TEST(StackPool, SpawnFinishOneAtATimeMapsOnce) {
-  StackPool pool;
+  StackPool pool({.map_batch = 1});
   for (int i = 0; i < 10'000; ++i) {
     sys::Result<Stack> s = pool.acquire();
     ASSERT_TRUE(s.ok());
@@ -58,7 +58,7 @@ TEST(StackPool, SpawnFinishOneAtATimeMapsOnce) {
 }
 
 TEST(StackPool, KeepsAtMostMaxPooled) {
-  StackPool pool({.max_pooled = 4});
+  StackPool pool({.max_pooled = 4, .map_batch = 1});
   std::vector<Stack> stacks = acquire_n(pool, 10);
   for (Stack& s : stacks) pool.release(std::move(s));
   StackPool::Stats st = pool.stats();
@@ -70,7 +70,7 @@ TEST(StackPool, KeepsAtMostMaxPooled) {
 }
 
 TEST(StackPool, StacksOfAnotherSizeAreUnmapped) {
-  StackPool pool;
+  StackPool pool({.map_batch = 1});
   sys::Result<Stack> small = Stack::map(64 * 1024);
   ASSERT_TRUE(small.ok());
   pool.release(std::move(*small));
@@ -90,7 +90,7 @@ TEST(StackPool, SizeIsRoundedAndInvalidSizesFailAtAcquire) {
 }
 
 TEST(StackPool, WarmStacksKeepTheirPagesWithoutASyscall) {
-  StackPool pool({.keep_warm = 16});
+  StackPool pool({.keep_warm = 16, .map_batch = 1});
   std::vector<Stack> stacks = acquire_n(pool, 16);
   for (Stack& s : stacks) touch(s, 64 * 1024);
   for (Stack& s : stacks) pool.release(std::move(s));
@@ -101,11 +101,14 @@ TEST(StackPool, WarmStacksKeepTheirPagesWithoutASyscall) {
 }
 
 TEST(StackPool, DeepStacksSinkingBelowTheWarmOnesAreTrimmed) {
-  StackPool pool({.keep_warm = 2, .trim_threshold = 32 * 1024, .trim_keep = 16 * 1024});
+  StackPool pool({.keep_warm = 2, .trim_threshold = 32 * 1024, .trim_keep = 16 * 1024, .map_batch = 1});
   std::vector<Stack> stacks = acquire_n(pool, 6);
   for (std::size_t i = 0; i < stacks.size(); ++i) touch(stacks[i], i == 0 ? 8 * 1024 : 64 * 1024);
   for (Stack& s : stacks) pool.release(std::move(s));
-  // 6 released, 2 stay warm: the 4 oldest were checked; the shallow one kept its 8 KiB.
+  EXPECT_EQ(pool.stats().trim_checks, 0u);  // release alone never checks
+  // 6 released, 2 stay warm: the 4 oldest are checked; the shallow one keeps its 8 KiB.
+  EXPECT_EQ(pool.trim(), 4u);
+  EXPECT_EQ(pool.trim(), 0u);  // once
   StackPool::Stats st = pool.stats();
   EXPECT_EQ(st.trim_checks, 4u);
   EXPECT_EQ(st.trims, 3u);
@@ -115,17 +118,35 @@ TEST(StackPool, DeepStacksSinkingBelowTheWarmOnesAreTrimmed) {
 }
 
 TEST(StackPool, SteadyChurnAfterABurstCostsNoTrimChecks) {
-  StackPool pool({.keep_warm = 4});
+  StackPool pool({.keep_warm = 4, .map_batch = 1});
   std::vector<Stack> burst = acquire_n(pool, 64);
   for (Stack& s : burst) pool.release(std::move(s));
+  pool.trim();
   const StackPool::Stats before = pool.stats();
   EXPECT_EQ(before.trim_checks, 60u);
   for (int i = 0; i < 1000; ++i) {
     std::vector<Stack> few = acquire_n(pool, 3);
     for (Stack& s : few) pool.release(std::move(s));
+    pool.trim();
   }
   EXPECT_EQ(pool.stats().trim_checks, before.trim_checks);
   EXPECT_EQ(pool.stats().maps, before.maps);
+}
+
+TEST(StackPool, AnEmptyPoolMapsABatchWithOneMmap) {
+  StackPool pool({.map_batch = 8});
+  std::vector<Stack> stacks = acquire_n(pool, 8);
+  EXPECT_EQ(pool.stats().maps, 8u);
+  EXPECT_EQ(pool.stats().reuses, 7u);  // the batch's others came from the pool
+  // Neighbours of one mmap, each with its own guard, each unmapped alone.
+  for (const Stack& s : stacks) {
+    EXPECT_EQ(s.guard() + s.guard_size(), s.bottom());
+    EXPECT_EQ(*s.resident_bytes(), 0u);
+  }
+  stacks.erase(stacks.begin() + 3);  // unmaps one in the middle
+  for (Stack& s : stacks) touch(s, 4096);
+  (void)acquire_n(pool, 1);
+  EXPECT_EQ(pool.stats().maps, 16u);
 }
 
 TEST(StackPool, EachThreadHasItsOwn) {
