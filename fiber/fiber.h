@@ -286,8 +286,9 @@ const CancelToken& token();
 // Replaces the running fiber's token (e.g. with a deadline for the calls
 // that follow); the fibers it spawns from then on inherit the new one.
 void set_token(CancelToken token);
-// Lets the other ready fibers, timers, posts and I/O of the loop run first.
-// Outside a fiber: std::this_thread::yield().
+// Lets the loop's other runnable fibers run first (timers, posts and I/O get
+// their turn between batches, at least every 100 µs: scheduler.h). Outside a
+// fiber: std::this_thread::yield().
 void yield();
 // Parks the running fiber until unpark(); `reason` (a literal: "io read",
 // "chan recv", ...) is what the dump shows. May return spuriously (see

@@ -1,0 +1,3 @@
+module ringo/bench/go/fiberbench
+
+go 1.19
