@@ -1,6 +1,7 @@
 // See fiber.h for the API's invariants and scheduler.h for the states.
 #include "fiber/fiber.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "fiber/internal/invariant.h"
+#include "fiber/waiter.h"
 #include "reactor/clock.h"
 #include "reactor/loop_group.h"
 #include "syscall/log.h"
@@ -187,6 +189,24 @@ void sleep_until_ns(std::int64_t deadline_ns) {
 }
 
 void sleep_for(std::chrono::nanoseconds d) { sleep_until_ns(reactor::now_ns() + d.count()); }
+
+sys::Result<void> sleep_until_ns(std::int64_t deadline_ns, const CancelToken& token) {
+  // Nobody wakes this waiter: it returns when the combined token fires, with
+  // ECANCELED (cancelled) or ETIMEDOUT (the earlier of the two deadlines).
+  fiber::Waiter w("sleep");
+  const int err = w.wait(token.with_deadline_ns(deadline_ns));
+  if (err == ECANCELED) return sys::Error("sleep", ECANCELED, nullptr, "cancelled by its token");
+  if (token.has_deadline() && token.deadline_ns() < deadline_ns) {
+    return sys::Error("sleep", ETIMEDOUT, nullptr, "its token's deadline came before the wake-up time");
+  }
+  return {};
+}
+
+sys::Result<void> sleep_for(std::chrono::nanoseconds d, const CancelToken& token) {
+  const std::int64_t now = reactor::now_ns();
+  const std::int64_t deadline = d.count() >= CancelToken::kNoDeadline - now ? CancelToken::kNoDeadline : now + d.count();
+  return sleep_until_ns(deadline, token);
+}
 
 }  // namespace this_fiber
 }  // namespace ringo

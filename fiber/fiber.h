@@ -57,6 +57,7 @@
 #include "fiber/cancel.h"
 #include "fiber/scheduler.h"
 #include "reactor/loop.h"
+#include "syscall/result.h"
 #include "syscall/site.h"
 
 namespace ringo {
@@ -302,6 +303,13 @@ inline void sleep_until(std::chrono::steady_clock::time_point t) {
   sleep_until_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 void sleep_for(std::chrono::nanoseconds d);
+// Sleeps as above unless `token` fires first: its cancellation ends the sleep
+// at once with ECANCELED, its deadline (if before the wake-up time) with
+// ETIMEDOUT; otherwise success after the full time. Go's
+// `select { case <-ctx.Done(): case <-time.After(d): }`. In a fiber or a
+// plain thread.
+sys::Result<void> sleep_until_ns(std::int64_t deadline_ns, const CancelToken& token);
+sys::Result<void> sleep_for(std::chrono::nanoseconds d, const CancelToken& token);
 
 }  // namespace this_fiber
 

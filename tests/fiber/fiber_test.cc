@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -133,6 +134,52 @@ TEST_P(FiberTest, TenThousandConcurrentSleepersAllFinish) {
   EXPECT_EQ(stats.spawned, static_cast<std::uint64_t>(kFibers) + 1);
   EXPECT_EQ(stats.finished, stats.spawned);
   EXPECT_EQ(stats.live, 0u);
+}
+
+TEST_P(FiberTest, SleepWithATokenEndsEarlyOnlyWhenTheTokenFires) {
+  run_main([] {
+    // Runs its full time when the token stays quiet.
+    auto t0 = reactor::now_ns();
+    EXPECT_TRUE(this_fiber::sleep_for(20ms, CancelSource().token()).ok());
+    EXPECT_GE(reactor::now_ns() - t0, 20'000'000);
+    // The token's earlier deadline: ETIMEDOUT then, not at the wake-up time.
+    t0 = reactor::now_ns();
+    sys::Result<void> r = this_fiber::sleep_for(10s, CancelToken().with_timeout(20ms));
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.error().is(ETIMEDOUT)) << r.error().message();
+    EXPECT_GE(reactor::now_ns() - t0, 20'000'000);
+    EXPECT_LT(reactor::now_ns() - t0, 5'000'000'000);
+    // Cancelled from a plain thread: ECANCELED at once.
+    CancelSource source;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(10ms);
+      source.cancel();
+    });
+    t0 = reactor::now_ns();
+    r = this_fiber::sleep_for(10s, source.token());
+    canceller.join();
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.error().is(ECANCELED)) << r.error().message();
+    EXPECT_LT(reactor::now_ns() - t0, 5'000'000'000);
+    // A token already cancelled: at once, no matter how long the sleep.
+    r = this_fiber::sleep_for(10s, source.token());
+    EXPECT_TRUE(!r.ok() && r.error().is(ECANCELED));
+  });
+}
+
+TEST(SleepTest, APlainThreadSleepsWithATokenToo) {
+  CancelSource source;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(10ms);
+    source.cancel();
+  });
+  const auto t0 = reactor::now_ns();
+  sys::Result<void> r = this_fiber::sleep_for(10s, source.token());
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.error().is(ECANCELED));
+  EXPECT_LT(reactor::now_ns() - t0, 5'000'000'000);
+  EXPECT_TRUE(this_fiber::sleep_for(5ms, CancelToken()).ok());
 }
 
 TEST_P(FiberTest, GoOnAnotherLoopAndJoinAcrossLoops) {
