@@ -169,23 +169,9 @@ void yield() {
 void park(const char* reason) { fiber::Scheduler::current_or_die("this_fiber::park()").park(reason); }
 
 void sleep_until_ns(std::int64_t deadline_ns) {
-  fiber::Scheduler* s = scheduler_in_fiber();
-  if (s == nullptr) {
-    for (std::int64_t now = reactor::now_ns(); now < deadline_ns; now = reactor::now_ns()) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(deadline_ns - now));
-    }
-    return;
-  }
-  if (deadline_ns <= reactor::now_ns()) return;
-  reactor::Timer timer;
-  timer.user = s->running();
-  timer.deadline_ns = deadline_ns;
-  timer.on_fire = [](reactor::Timer& t) {
-    auto* f = static_cast<fiber::Fiber*>(t.user);
-    fiber::Scheduler::of(f->loop()).unpark(*f);
-  };
-  s->loop().add_timer(timer);
-  while (timer.armed()) s->park("sleep");  // a stale wake-up parks again
+  // A token that is never cancelled: only the wake-up time ends the wait
+  // (a Waiter never returns before its deadline), in a fiber or a thread.
+  (void)sleep_until_ns(deadline_ns, CancelToken());
 }
 
 void sleep_for(std::chrono::nanoseconds d) { sleep_until_ns(reactor::now_ns() + d.count()); }

@@ -580,13 +580,10 @@ using ChannelDeathTest = ChannelTest;
 
 TEST_P(ChannelDeathTest, BlockingOnALoopsThreadOutsideAFiberAborts) {
   const auto doomed = [backend = GetParam()] {
-    reactor::Loop::Options options;
-    options.backend = backend;
-    auto loop = reactor::Loop::create(options);
-    if (!loop.ok()) std::abort();
+    auto loop = fiber::testing::loop_or_abort(backend);
     Channel<int> ch;
-    (*loop)->post([&] { (void)ch.recv(); });
-    (*loop)->run_once(0ns);
+    loop->post([&] { (void)ch.recv(); });
+    loop->run_once(0ns);
   };
   EXPECT_DEATH(doomed(), "on a loop's thread outside a fiber");
 }

@@ -19,6 +19,16 @@
 
 namespace ringo::fiber::testing {
 
+// For death tests: a loop of `backend` made inside the forked child (aborts
+// if it cannot be made, which fails the test's expected message).
+inline std::unique_ptr<reactor::Loop> loop_or_abort(reactor::BackendKind backend) {
+  reactor::Loop::Options options;
+  options.backend = backend;
+  auto loop = reactor::Loop::create(options);
+  if (!loop.ok()) std::abort();
+  return std::move(*loop);
+}
+
 class FiberLoopTest : public reactor::testing::LoopTest {
  protected:
   // A LoopGroup of `loops` loops of the test's backend, unpinned, on the

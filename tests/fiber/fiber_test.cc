@@ -329,14 +329,11 @@ using FiberDeathTest = FiberTest;
 
 TEST_P(FiberDeathTest, LoopDestroyedUnderAParkedFiberAbortsWithADump) {
   const auto doomed = [backend = GetParam()] {
-    reactor::Loop::Options options;
-    options.backend = backend;
-    auto loop = reactor::Loop::create(options);
-    if (!loop.ok()) std::abort();
-    auto h = go_on(**loop, [] { this_fiber::park("forever"); }, {.name = "stuck"});
-    (*loop)->run_once(0ns);  // spawns
-    (*loop)->run_once(0ns);  // runs it until it parks
-    loop->reset();
+    auto loop = fiber::testing::loop_or_abort(backend);
+    auto h = go_on(*loop, [] { this_fiber::park("forever"); }, {.name = "stuck"});
+    loop->run_once(0ns);  // spawns
+    loop->run_once(0ns);  // runs it until it parks
+    loop.reset();
   };
   EXPECT_DEATH(doomed(), "\"stuck\" \\[parked: forever.*destroyed with 1 started, unfinished fibers");
 }
