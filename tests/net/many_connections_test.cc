@@ -25,11 +25,7 @@ namespace {
 
 class ManyConnectionsTest : public fiber::testing::FiberLoopTest {};
 
-#ifdef RINGO_TSAN_BUILD
-constexpr int kConnections = 2'000;  // TSan's shadow memory per fiber stack; the logic is the same
-#else
 constexpr int kConnections = 10'000;
-#endif
 
 // Runs the client; its stdout and exit status.
 std::pair<std::string, int> run_client(std::uint16_t port, const char* backend) {
