@@ -5,6 +5,13 @@
 # the missing ones, so a second run touches nothing (and never runs apt-get
 # update when nothing is missing). Must run as root (or through sudo) on
 # Debian 12 "bookworm"; other distributions need the same packages by hand.
+#
+# nginx is a benchmark peer only (bench/http/run_http_bench.sh starts its own
+# nginx on a loopback port with its own config and pid file). Debian's package
+# would start a system service on port 80 at install: a temporary policy-rc.d
+# (the Debian mechanism for "do not start services from maintainer scripts")
+# keeps it from starting, and the service is then disabled so that a reboot
+# does not start it either. Nothing in Ringo depends on that service.
 set -euo pipefail
 
 packages=(
@@ -14,6 +21,8 @@ packages=(
   liburing-dev libboost-context-dev libjemalloc-dev libfmt-dev node-llhttp
   # tests and benchmarks
   libgtest-dev googletest libbenchmark-dev wrk
+  # HTTP peer of the hello benchmark (bench/http); its service stays off
+  nginx
   # Go peer of the fiber benchmarks (bench/go/fiberbench)
   golang-go
   # test helpers: ip netns for multi-host tests, ps/pgrep in scripts
@@ -56,9 +65,34 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
+# While packages install, deny service starts from maintainer scripts (exit
+# 101 = "action forbidden"), unless the machine already has a policy-rc.d of
+# its own (containers often do), which is then left alone.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\n# temporary, from Ringo scripts/install-deps.sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+  trap 'rm -f "$policy"' EXIT
+fi
+
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+((own_policy)) && rm -f "$policy"
+
+# The packaged nginx service: stopped and disabled (the benchmark runs its
+# own instance; port 80 stays free).
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now nginx.service >/dev/null 2>&1 || true
+  else
+    if [[ -x /etc/init.d/nginx ]]; then /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi
+    update-rc.d nginx disable >/dev/null 2>&1 || true
+  fi
+  echo "install-deps: nginx installed with its system service stopped and disabled"
+fi
 tune_kernel
 echo "install-deps: done"

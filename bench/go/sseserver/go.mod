@@ -1,0 +1,3 @@
+module ringo/bench/go/sseserver
+
+go 1.19
