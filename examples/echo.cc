@@ -32,13 +32,5 @@ int main(int argc, char** argv) {
       if (!conn.write_all(std::span<const std::byte>(buf.data(), *n), c.token())) return;
     }
   });
-  if (!server) {
-    std::fprintf(stderr, "echo: %s\n", server.error().message().c_str());
-    return 1;
-  }
-  examples::announce("echo", (*server)->address(), *group);
-  examples::wait_for_signal();
-  (*server)->stop();
-  group->stop();
-  return 0;
+  return examples::serve_until_signal("echo", std::move(server), *group);
 }

@@ -68,13 +68,5 @@ int main(int argc, char** argv) {
   options.tcp.address = examples::listen_address(flags);
   options.tcp.name = "hello";
   auto server = net::http::Server::start(*group, options, routes());
-  if (!server) {
-    std::fprintf(stderr, "hello: %s\n", server.error().message().c_str());
-    return 1;
-  }
-  examples::announce("hello", (*server)->address(), *group);
-  examples::wait_for_signal();
-  (*server)->stop();
-  group->stop();
-  return 0;
+  return examples::serve_until_signal("hello", std::move(server), *group);
 }

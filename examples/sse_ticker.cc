@@ -104,13 +104,5 @@ int main(int argc, char** argv) {
   // be most of the server's memory).
   options.read_buffer_bytes = 1024;
   auto server = net::http::Server::start(*group, options, std::move(router));
-  if (!server) {
-    std::fprintf(stderr, "sse_ticker: %s\n", server.error().message().c_str());
-    return 1;
-  }
-  examples::announce("sse_ticker", (*server)->address(), *group);
-  examples::wait_for_signal();
-  (*server)->stop();
-  group->stop();
-  return 0;
+  return examples::serve_until_signal("sse_ticker", std::move(server), *group);
 }

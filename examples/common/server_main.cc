@@ -140,6 +140,10 @@ void announce(std::string_view program, const sys::SockAddr& bound, reactor::Loo
   std::fflush(stdout);
 }
 
+void report_start_failure(std::string_view program, const sys::Error& error) {
+  fmt::print(stderr, "{}: {}\n", program, error.message());
+}
+
 void wait_for_signal() {
   const sigset_t set = stop_signals();
   int sig = 0;

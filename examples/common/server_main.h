@@ -24,6 +24,7 @@
 
 #include "reactor/backend.h"
 #include "reactor/loop_group.h"
+#include "syscall/result.h"
 #include "syscall/socket.h"
 
 namespace ringo::examples {
@@ -51,9 +52,28 @@ sys::SockAddr listen_address(const ServerFlags& flags);
 // Logs "<program>: listening on <addr>, <n> loops (<backend>) on CPUs <...>,
 // RLIMIT_NOFILE <soft>/<hard>" to stdout (and flushes: scripts wait for it).
 void announce(std::string_view program, const sys::SockAddr& bound, reactor::LoopGroup& group);
+// "<program>: <error>" on stderr.
+void report_start_failure(std::string_view program, const sys::Error& error);
 
 // Blocks until SIGINT or SIGTERM (blocked in every thread started after the
 // first call to parse_server_flags, so the main thread gets them).
 void wait_for_signal();
+
+// The end of every sample server's main(): reports a failed start (exit
+// status 1), or announces the server, waits for a signal, stops the server
+// and then the loops (0).
+template <class Server>
+int serve_until_signal(std::string_view program, sys::Result<std::unique_ptr<Server>> server,
+                       reactor::LoopGroup& group) {
+  if (!server) {
+    report_start_failure(program, server.error());
+    return 1;
+  }
+  announce(program, (*server)->address(), group);
+  wait_for_signal();
+  (*server)->stop();
+  group.stop();
+  return 0;
+}
 
 }  // namespace ringo::examples
