@@ -18,6 +18,11 @@
 //  - EMFILE/ENFILE (no descriptors left) come back as errors: the caller
 //    decides how to wait (TcpServer pauses and logs). accept() never retries
 //    them in a loop of its own, so it cannot spin.
+//  - io_uring reads RLIMIT_NOFILE when the accept is submitted, not when a
+//    connection arrives: an armed multishot accept keeps the limit of its
+//    submission. A limit raised later takes effect after the next EMFILE
+//    ends the multishot (it is re-armed then); set the limit before the
+//    first accept() (examples/common/server_main.cc does).
 //  - The multishot operation lives in the listener; only one fiber accepts on
 //    a listener at a time. Connections the kernel handed over before the
 //    listener is closed and not yet taken are closed with it, never leaked

@@ -14,6 +14,7 @@
 #include "fiber/fiber.h"
 #include "fiber/io.h"
 #include "net/tcp_server.h"
+#include "syscall/events.h"
 #include "syscall/rlimit.h"
 #include "tests/fiber/fiber_fixture.h"
 
@@ -155,29 +156,48 @@ rlim_t limit_leaving(int room) {
   return static_cast<rlim_t>(fd);
 }
 
+// Number of free descriptor numbers below `limit`.
+int room_below(rlim_t limit) {
+  int free = 0;
+  for (int fd = 0; fd < static_cast<int>(limit); ++fd) {
+    if (fcntl(fd, F_GETFD) == -1) ++free;
+  }
+  return free;
+}
+
+// The limit is lowered before the server starts, because io_uring reads
+// RLIMIT_NOFILE when the accept is submitted, not when it completes: a
+// multishot accept armed earlier keeps the limit of its submission
+// (io_accept_prep). Descriptors of the process's own then fill the room up
+// to three free numbers; closing them is what lets accepting resume.
 TEST_P(TcpServerTest, EmfilePausesAcceptingAndResumesWhenDescriptorsFreeUp) {
+  const rlim_t lowered = limit_leaving(64);
+  NofileLimit limit(lowered);
   auto group = start_group(1);
   ASSERT_TRUE(group);
   ServerOptions o = on_loopback();
   o.emfile_backoff = 20ms;
   auto server = TcpServer::start(*group, o, echo).value();
   run_main([&] {
-    // Eight client sockets are made first; then the limit leaves room for
-    // about three more descriptors, and the clients connect: the server
-    // accepts a few and runs into EMFILE.
     std::vector<TcpStream> clients;
     for (int i = 0; i < 8; ++i) {
       clients.emplace_back(sys::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP).value());
     }
-    NofileLimit limit(limit_leaving(3));
+    std::vector<sys::Fd> filler;
+    while (room_below(lowered) > 3) filler.push_back(sys::eventfd().value());
+    ASSERT_GE(filler.size(), 8u);  // enough to free for the five left waiting
     for (auto& c : clients) ASSERT_TRUE(io::connect(c.fd(), server->address()).ok());
-    while (server->stats().accept_pauses == 0) this_fiber::sleep_for(1ms);
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (server->stats().accept_pauses == 0 && std::chrono::steady_clock::now() < give_up) {
+      this_fiber::sleep_for(1ms);
+    }
+    ASSERT_GT(server->stats().accept_pauses, 0u) << "accepted " << server->stats().accepted << " without EMFILE";
     const auto accepted_while_limited = server->stats().accepted;
     EXPECT_LT(accepted_while_limited, 8u);
     this_fiber::sleep_for(60ms);  // a few backoffs: still paused, not spinning
     EXPECT_EQ(server->stats().accepted, accepted_while_limited);
     EXPECT_LT(server->stats().accept_pauses, 20u);
-    limit.restore();
+    filler.clear();  // descriptors free up; the soft limit stays lowered
     for (int i = 0; i < 8; ++i) EXPECT_EQ(round_trip(clients[i], "hi" + std::to_string(i)), "hi" + std::to_string(i));
   });
   EXPECT_EQ(server->stats().accepted, 8u);
