@@ -153,18 +153,23 @@ void ResponseWriter::send(int status, std::string_view content_type, std::string
 TcpStream& ResponseWriter::hijack() {
   if (!hijacked_) {
     hijacked_ = true;
-    connection_->flush_for_hijack();
+    connection_->hijack();
   }
   return *stream_;
 }
 
 std::string ResponseWriter::stream_head() const {
   char buf[96];
-  std::string out(status_prefix(status_, buf));
-  out.append(http_date());
+  const std::string_view prefix = status_prefix(status_, buf);
+  const std::string_view date = http_date();
+  constexpr std::string_view kEnd = "Connection: close\r\n\r\n";
+  std::string out;
+  out.reserve(prefix.size() + date.size() + 2 + headers_.size() + kEnd.size());  // one allocation
+  out.append(prefix);
+  out.append(date);
   out.append("\r\n");
   out.append(headers_);
-  out.append("Connection: close\r\n\r\n");
+  out.append(kEnd);
   return out;
 }
 

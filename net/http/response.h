@@ -35,7 +35,10 @@
 //  - After hijack() the server writes nothing more on the connection; what
 //    was set on the writer is used only by stream_head(). The responses of
 //    earlier pipelined requests are written by hijack() itself, first, so the
-//    stream is the handler's from a clean message boundary.
+//    stream is the handler's from a clean message boundary. hijack() also
+//    frees the connection's read buffer and parser (a stream may stay open
+//    for hours); the request's views are moved first and stay valid until the
+//    handler returns (internal/connection.h).
 //  - watch_hangup() arms a net::HangupWatch (one poll operation) for the rest
 //    of the handler, and only when asked: no read is in flight on the socket
 //    while a handler runs (the connection's fiber is the one running it), so

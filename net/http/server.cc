@@ -15,8 +15,10 @@ sys::Result<std::unique_ptr<Server>> Server::start(reactor::LoopGroup& group, Se
   shared->counters = std::make_unique<internal::LoopCounters[]>(shared->loops);
   auto tcp = net::TcpServer::start(group, shared->options.tcp,
                                    [shared](TcpStream& stream, const net::Connection& connection) {
-                                     internal::Connection c(*shared, stream, connection);
-                                     c.serve();
+                                     // On the heap, not the fiber's stack:
+                                     // connection.h says why.
+                                     auto c = std::make_unique<internal::Connection>(*shared, stream, connection);
+                                     c->serve();
                                    });
   if (!tcp) return tcp.error();
   std::unique_ptr<Server> server(new Server());

@@ -40,7 +40,7 @@ void SseStream::init() {
       return;
     }
   }
-  if (options_.watch_hangup) hangup_.emplace(*conn_, source_);
+  if (options_.watch_hangup) hangup_ = std::make_unique<HangupWatch>(*conn_, source_);
 }
 
 SseStream::~SseStream() {
@@ -223,6 +223,10 @@ void SseStream::on_sent(reactor::Operation& op, reactor::Completion& c) {
     if (s.out_off_ == s.out_.size()) {
       s.out_.clear();
       s.out_off_ = 0;
+      if (s.release_sent_buffer_) {  // the head's (see the member); on the loop's stack, not a fiber's
+        std::string().swap(s.out_);
+        s.release_sent_buffer_ = false;
+      }
     }
     s.start_send();  // the rest, and whatever was appended meanwhile
   } else if (s.stalled_) {

@@ -94,7 +94,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -209,6 +209,10 @@ class SseStream {
   bool failed_ = false;
   bool closing_ = false;        // the destructor runs: no new sends
   bool stalled_ = false;        // the stall check cancelled the send
+  // The buffer that carries the HTTP head (~200 bytes, usually the largest
+  // write of a stream's life) is freed once sent, so a parked stream keeps
+  // two event-sized buffers rather than a head-sized one for hours.
+  bool release_sent_buffer_ = false;
   reactor::Timer stall_timer_;  // armed while sends are in flight, see on_stall_timer
   std::uint64_t stall_mark_ = 0;  // stats_.sends at the last stall check
   sys::Error error_;
@@ -216,7 +220,10 @@ class SseStream {
   std::string last_event_id_;
   StreamStats stats_;
   http::ResponseWriter* writer_ = nullptr;  // HTTP: its hang-up watch is ours
-  std::optional<HangupWatch> hangup_;
+  // Plain TcpStream streams only (over HTTP the writer's watch does it): on
+  // the heap, so an HTTP stream's object, on its handler's stack, is ~220
+  // bytes smaller (every call the handler makes sits below it).
+  std::unique_ptr<HangupWatch> hangup_;
 };
 
 }  // namespace ringo::net::sse

@@ -29,6 +29,7 @@ SseStream::SseStream(http::Request& request, http::ResponseWriter& writer, Strea
   options_.watch_hangup = false;  // the writer's watch does it
   if (auto id = request.header("Last-Event-ID")) last_event_id_.assign(*id);
   next_ = writer.stream_head();
+  release_sent_buffer_ = true;
   init();
   if (!failed_) {
     flush_scheduled_ = true;  // the head leaves at the next turn, or with the first event

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <span>
@@ -51,7 +52,7 @@ Connection::Connection(const Server::Shared& shared, TcpStream& stream, const ne
       io_token_(io_source_.token()),
       conn_token_(info.token()),
       cap_(std::max<std::size_t>(shared.options.read_buffer_bytes, 1024)),
-      parser_(Parser::Mode::request, parser_limits(shared.options.limits)) {
+      parser_(std::make_unique<Parser>(Parser::Mode::request, parser_limits(shared.options.limits))) {
   timer_.on_fire = &Connection::on_timer;
   timer_.user = this;
   buf_.reset(new char[cap_]);
@@ -104,7 +105,7 @@ Connection::ReadResult Connection::read_some() {
 Connection::End Connection::process() {
   date_ = http_date();  // once per batch, not per response
   while (true) {
-    const Parser::Step s = parser_.parse(unparsed());
+    const Parser::Step s = parser_->parse(unparsed());
     parsed_ += s.consumed;
     switch (s.event) {
       case Parser::Event::need_more:
@@ -120,7 +121,7 @@ Connection::End Connection::process() {
         break;
       case Parser::Event::error:
         LoopCounters::bump(counters_.bad_requests);
-        return respond_error(parser_.error().status, parser_.error().message);
+        return respond_error(parser_->error().status, parser_->error().message);
     }
   }
 }
@@ -128,7 +129,7 @@ Connection::End Connection::process() {
 Connection::End Connection::on_head() {
   head_end_ = parsed_;
   head_time_ns_ = read_time_ns_;
-  if (const auto expect = parser_.header("expect")) {
+  if (const auto expect = parser_->header("expect")) {
     if (!iequals(*expect, "100-continue")) {
       LoopCounters::bump(counters_.bad_requests);
       return respond_error(417, "expectation failed: only \"Expect: 100-continue\" is supported");
@@ -136,7 +137,7 @@ Connection::End Connection::on_head() {
     // Only when the client waits for it: no body bytes have come yet (RFC
     // 9110 10.1.1 lets a server skip it otherwise). A body over the limit
     // never gets here: the parser failed the head with 413 already.
-    if (parser_.has_body() && parsed_ == end_ && parser_.version_minor() >= 1) {
+    if (parser_->has_body() && parsed_ == end_ && parser_->version_minor() >= 1) {
       out_.append("HTTP/1.1 100 Continue\r\n\r\n");
     }
   }
@@ -167,18 +168,18 @@ void Connection::detach_body() {
 
 Connection::End Connection::on_message() {
   LoopCounters::bump(counters_.requests);
-  req_.method_ = parser_.method();
-  req_.target_ = parser_.target();
+  req_.method_ = parser_->method();
+  req_.target_ = parser_->target();
   const std::size_t q = req_.target_.find('?');
   req_.path_ = req_.target_.substr(0, q);
   req_.query_ = q == std::string_view::npos ? std::string_view{} : req_.target_.substr(q + 1);
-  req_.headers_ = parser_.headers();
+  req_.headers_ = parser_->headers();
   req_.body_ = body_copied_ ? std::string_view(body_) : body_view_;
-  req_.version_minor_ = parser_.version_minor();
+  req_.version_minor_ = parser_->version_minor();
 
   const bool head_only = req_.method_ == "HEAD";
-  const bool keep_alive = parser_.keep_alive() && !parser_.upgrade();
-  const bool http10_keep_alive = keep_alive && parser_.version_minor() == 0;
+  const bool keep_alive = parser_->keep_alive() && !parser_->upgrade();
+  const bool http10_keep_alive = keep_alive && parser_->version_minor() == 0;
   clear_deadline();  // a handler takes as long as it takes; req.token() bounds it
   End end = keep_alive ? End::keep : End::close;
   const Router::Match m = shared_.router.match(req_.method_, req_.path_, req_.params_, &allow_);
@@ -266,10 +267,10 @@ bool Connection::flush() {
 }
 
 void Connection::after_batch(std::int64_t now) {
-  if (!parser_.in_message()) {
+  if (!parser_->in_message()) {
     phase_ = Phase::idle;
     set_deadline(now + ns(limits_.idle_timeout));
-  } else if (!parser_.head_complete()) {
+  } else if (!parser_->head_complete()) {
     if (phase_ != Phase::head) {
       // The message began with this read's bytes: its head timeout runs
       // from then, and more bytes never extend it (slowloris).
@@ -311,15 +312,60 @@ void Connection::linger() {
   }
 }
 
-void Connection::flush_for_hijack() {
-  if (out_.empty()) return;
-  (void)stream_.write_all(std::string_view(out_), conn_token_.with_timeout(limits_.write_timeout));
-  out_.clear();
+void Connection::hijack() {
+  if (!out_.empty()) {
+    (void)stream_.write_all(std::string_view(out_), conn_token_.with_timeout(limits_.write_timeout));
+  }
+  std::string().swap(out_);
+  release_request_buffers();
+}
+
+void Connection::release_request_buffers() {
+  if (!parser_) return;  // released already
+  // Every view of the request into the buffer lies in [start_, parsed_): the
+  // head, and the body when it was not copied to body_.
+  const char* const lo = buf_.get() + start_;
+  const std::size_t bytes = parsed_ - start_;
+  const std::span<const HeaderField> headers = req_.headers_;
+  const std::size_t slots = headers.size() + (bytes + sizeof(HeaderField) - 1) / sizeof(HeaderField);
+  held_ = std::make_unique_for_overwrite<HeaderField[]>(slots);
+  held_bytes_ = slots * sizeof(HeaderField);
+  char* const text = reinterpret_cast<char*>(held_.get() + headers.size());
+  if (bytes > 0) std::memcpy(text, lo, bytes);
+  const auto lo_addr = reinterpret_cast<std::uintptr_t>(lo);
+  auto moved = [&](std::string_view v) {
+    const auto at = reinterpret_cast<std::uintptr_t>(v.data());
+    if (at < lo_addr || at + v.size() > lo_addr + bytes) return v;  // not the buffer's (static, body_)
+    return std::string_view(text + (at - lo_addr), v.size());
+  };
+  for (std::size_t i = 0; i < headers.size(); ++i) held_[i] = {moved(headers[i].name), moved(headers[i].value)};
+  req_.headers_ = {held_.get(), headers.size()};
+  req_.target_ = moved(req_.target_);
+  req_.path_ = moved(req_.path_);
+  req_.query_ = moved(req_.query_);
+  req_.body_ = moved(req_.body_);
+  // In place: add() writes slot i right after slot i was read.
+  const std::size_t params = req_.params_.size();
+  const std::span<const HeaderField> items = req_.params_.items();
+  req_.params_.clear();
+  for (std::size_t i = 0; i < params; ++i) {
+    const HeaderField p = items.data()[i];
+    req_.params_.add(p.name, moved(p.value));
+  }
+  body_view_ = {};
+  buf_.reset();
+  cap_ = 0;
+  start_ = head_end_ = parsed_ = end_ = 0;
+  parser_.reset();
+}
+
+Connection::Held Connection::held() const {
+  return {.read_buffer = cap_, .parser = parser_ != nullptr, .request_copy = held_bytes_};
 }
 
 void Connection::prepare_buffer() {
   const std::size_t initial = std::max<std::size_t>(shared_.options.read_buffer_bytes, 1024);
-  if (!parser_.in_message() && parsed_ == end_) {
+  if (!parser_->in_message() && parsed_ == end_) {
     // Nothing of a request is buffered: start over at the front, and give
     // back a buffer that grew for one large head.
     start_ = head_end_ = parsed_ = end_ = 0;
@@ -329,7 +375,7 @@ void Connection::prepare_buffer() {
     }
     return;
   }
-  const bool in_body = parser_.head_complete();
+  const bool in_body = parser_->head_complete();
   if (in_body) detach_body();
   const std::size_t min_read = std::min<std::size_t>(2048, initial / 4);
   if (cap_ - end_ >= min_read) return;
@@ -349,7 +395,7 @@ void Connection::prepare_buffer() {
     to = fresh.get();
   }
   std::memmove(to, old + start_, kept);
-  parser_.rebase(old + start_, old + keep_end, to - (old + start_));
+  parser_->rebase(old + start_, old + keep_end, to - (old + start_));
   if (fresh) {
     buf_ = std::move(fresh);
     cap_ = new_cap;

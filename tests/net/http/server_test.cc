@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "fiber/fiber.h"
+#include "net/http/internal/connection.h"
 #include "tests/net/http/server_fixture.h"
 
 namespace ringo::net::http {
@@ -128,6 +129,44 @@ TEST_P(HttpServerTest, HijackHandsTheStreamOverAfterEarlierResponses) {
   EXPECT_NE(rest.find("Content-Type: text/event-stream\r\n"), std::string::npos);
   EXPECT_NE(rest.find("Connection: close\r\n\r\ndata: one\n\ndata: two\n\n"), std::string::npos) << rest;
   EXPECT_EQ(rest.find("Hello"), std::string::npos);  // the request after the hijack is not served
+  EXPECT_EQ(server_->stats().hijacked, 1u);
+}
+
+// hijack() frees the read buffer and the parser (a stream may stay open for
+// hours) and moves the request into a block of its own: every view of the
+// request stays valid, with the same bytes, until the handler returns (under
+// ASan a view left pointing into the freed buffer is a use after free).
+TEST_P(HttpServerTest, HijackReleasesTheReadBufferAndKeepsTheRequestValid) {
+  using Held = internal::Connection::Held;
+  Held before, after;
+  Router router;
+  router.post("/streams/{name}/{rest...}", [&](Request& req, ResponseWriter& w) {
+    before = internal::Connection::of(w).held();
+    TcpStream& s = w.hijack();
+    after = internal::Connection::of(w).held();
+    std::string seen;
+    seen.append(req.method()).append("|").append(req.target()).append("|").append(req.path()).append("|");
+    seen.append(req.query()).append("|").append(req.query_param("x").value_or("-")).append("|");
+    seen.append(req.param("name")).append("|").append(req.param("rest")).append("|");
+    seen.append(req.header("x-one").value_or("-")).append("|").append(req.header("X-Two").value_or("-")).append("|");
+    seen.append(std::to_string(req.headers().size())).append("|").append(req.body()).append("\n");
+    (void)s.write_all(std::string_view(seen));
+    (void)w.hijack();  // again: nothing more to release
+  });
+  start_with(test_limits(), std::move(router));
+  RawClient c(port());
+  ASSERT_TRUE(c.send("POST /streams/abc/d/e?x=1&y=2 HTTP/1.1\r\nX-One: first\r\nX-Two: second\r\n"
+                     "Content-Length: 5\r\n\r\nhello"
+                     "GET /plaintext HTTP/1.1\r\n\r\n"));  // pipelined after it: dropped with the buffer
+  EXPECT_EQ(c.read_to_end(),
+            "POST|/streams/abc/d/e?x=1&y=2|/streams/abc/d/e|x=1&y=2|1|abc|d/e|first|second|3|hello\n");
+  EXPECT_EQ(before.read_buffer, 1024u);
+  EXPECT_TRUE(before.parser);
+  EXPECT_EQ(before.request_copy, 0u);
+  EXPECT_EQ(after.read_buffer, 0u);
+  EXPECT_FALSE(after.parser);
+  EXPECT_GT(after.request_copy, 0u);
+  EXPECT_LT(after.request_copy, 256u);  // the request's bytes and its 3 fields, not a buffer
   EXPECT_EQ(server_->stats().hijacked, 1u);
 }
 
