@@ -190,7 +190,7 @@ TEST_P(TcpServerTest, EmfilePausesAcceptingAndResumesWhenDescriptorsFreeUp) {
       clients.emplace_back(sys::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, IPPROTO_TCP).value());
     }
     std::vector<sys::Fd> filler;
-    while (room_below(lowered) > 3) filler.push_back(sys::eventfd().value());
+    for (int free = room_below(lowered); free > 3; --free) filler.push_back(sys::eventfd().value());
     ASSERT_GE(filler.size(), 8u);  // enough to free for the five left waiting
     for (auto& c : clients) ASSERT_TRUE(io::connect(c.fd(), server->address()).ok());
     const auto give_up = std::chrono::steady_clock::now() + 10s;
